@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine:
+#   make run    set up .venv (pinned set) and run the pipeline on the taxi data
+#   make test   set up .venv and run lint, format check and the test suite
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test test-fast lint format lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@bash scripts/setup_venv.sh $(VENV)
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/multihead run $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(VENV)/bin/pytest -q -ra --durations=15 tests
+
+# Unit and executor tests only (no end-to-end pipeline runs).
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not e2e" tests
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Re-resolve the pinned set from pyproject.toml's direct pins.
+lock: $(STAMP)
+	@bash scripts/lock.sh $(VENV)
+
+clean:
+	rm -rf $(VENV) .multihead

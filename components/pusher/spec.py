@@ -1,0 +1,28 @@
+"""Channels and parameters of MultiHeadPusher."""
+
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+MODEL_KEY = "model"
+BLESSING_KEY = "model_blessing"
+PUSHED_MODEL_KEY = "pushed_model"
+SERVING_DIR_KEY = "serving_dir"
+
+# Custom properties of the pushed_model artifact.
+PUSHED_PROPERTY = "pushed"
+DESTINATION_PROPERTY = "pushed_destination"
+VERSION_PROPERTY = "pushed_version"
+
+
+class MultiHeadPusherSpec(ComponentSpec):
+    PARAMETERS = {
+        # <base>/<model_name>: versions go to numbered folders under it.
+        SERVING_DIR_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
+    }
+    OUTPUTS = {
+        PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel),
+    }

@@ -1,0 +1,132 @@
+"""The `multihead` command line."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import os
+import sys
+import time
+import warnings
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_HOME = ".multihead"
+
+
+def _setup_logging(home: str) -> tuple[str, object]:
+    """All library logs go to a file under home; stdout gets progress only."""
+    from absl import logging as absl_logging
+
+    from pipeline.progress import ComponentProgress
+
+    logs = os.path.join(home, "logs")
+    os.makedirs(logs, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log_file = os.path.join(logs, f"run-{stamp}.log")
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    file_handler = logging.FileHandler(log_file)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file_handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    warnings.simplefilter("default")
+    absl_logging.set_verbosity(absl_logging.INFO)
+    absl_logger = logging.getLogger("absl")
+    absl_logger.propagate = True
+    progress = ComponentProgress()
+    absl_logger.addHandler(progress)
+    for name in ("tensorflow", "apache_beam"):
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+    return log_file, progress
+
+
+def _last_error_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return f"{type(error).__name__}: {text}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.config import ConfigError, load_config
+    from pipeline.preflight import DataError, check_data
+
+    try:
+        config = load_config(args.config)
+        data_dir = os.path.abspath(args.data or config.data_dir)
+        files = check_data(config, data_dir)
+    except (ConfigError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    home = os.path.abspath(args.home)
+    os.makedirs(home, exist_ok=True)
+    log_file, progress = _setup_logging(home)
+    print(
+        f"pipeline {config.name}: {len(config.heads)} heads, {len(files)} CSV file(s) in {data_dir}"
+    )
+    print(f"home {home}; full log in {log_file}")
+
+    from pipeline.local_runner import metadata_path, run_local
+    from pipeline.summary import build_summary, format_table, write_summary
+
+    started = time.monotonic()
+    try:
+        run_local(config, data_dir, home, enable_cache=not args.no_cache)
+    except Exception as error:  # a component failed: say which and why
+        where = progress.current or "the pipeline"
+        logging.getLogger(__name__).exception("run failed")
+        print(f"error: {where} failed: {_last_error_line(error)}", file=sys.stderr)
+        print(f"(details in {log_file})", file=sys.stderr)
+        return 1
+    seconds = time.monotonic() - started
+    summary = build_summary(metadata_path(home), config.name)
+    summary.update(
+        config=os.path.abspath(args.config),
+        data=data_dir,
+        seconds=round(seconds, 1),
+        components=progress.durations,
+    )
+    latest = write_summary(summary, home)
+    print(f"pipeline finished in {seconds:.1f}s")
+    print(format_table(summary))
+    print(f"summary: {latest}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline.config import DEFAULT_CONFIG
+
+    parser = argparse.ArgumentParser(prog="multihead", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the pipeline locally (LocalDagRunner, Beam DirectRunner)")
+    run.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help="YAML config (default: bundled taxi config)",
+    )
+    run.add_argument(
+        "--data",
+        help="folder of CSV files with the config's columns (default: the config's data)",
+    )
+    run.add_argument(
+        "--home",
+        default=DEFAULT_HOME,
+        help=f"metadata, artifacts, serving, runs (default: {DEFAULT_HOME})",
+    )
+    run.add_argument("--no-cache", action="store_true", help="rerun every component")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Bundled configs and the derived-column functions they name."""

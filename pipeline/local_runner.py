@@ -1,0 +1,30 @@
+"""Runs the pipeline with LocalDagRunner (Beam DirectRunner, sqlite MLMD)."""
+
+from __future__ import annotations
+
+import os
+
+from tfx import v1 as tfx
+
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import create_pipeline
+
+
+def metadata_path(home: str) -> str:
+    return os.path.join(home, "metadata.sqlite")
+
+
+def run_local(config: PipelineConfig, data_dir: str, home: str, enable_cache: bool = True) -> None:
+    """One pipeline run under `home` (metadata, artifacts, serving)."""
+    home = os.path.abspath(home)
+    pipeline = create_pipeline(
+        config,
+        data_dir=os.path.abspath(data_dir),
+        pipeline_root=os.path.join(home, "pipelines", config.name),
+        serving_base=os.path.join(home, "serving", config.name),
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            metadata_path(home)
+        ),
+        enable_cache=enable_cache,
+    )
+    tfx.orchestration.LocalDagRunner().run(pipeline)

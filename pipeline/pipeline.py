@@ -1,0 +1,113 @@
+"""The pipeline graph, knowing no runner."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+
+from tfx import v1 as tfx
+
+from components.evaluator.component import MultiHeadEvaluator
+from components.pusher.component import MultiHeadPusher
+from components.trainer.component import MultiHeadTrainer
+from pipeline.config import PipelineConfig, resolve_function
+from trainer_module.preprocessing import CONFIG_KEY
+
+CSV_PATTERN = "*.csv"
+PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
+_CODE_PATHS = ("trainer_module", "components", "pipeline/config.py")
+
+
+def code_fingerprint(config: PipelineConfig) -> str:
+    """Hash of the code the components run, plus the derived-column modules.
+
+    Components are given dotted paths (so an installed package works on
+    Kubeflow), and TFX then cannot see a code change; this hash, passed as a
+    property, makes a change invalidate the cache.
+    """
+    root = pathlib.Path(__file__).resolve().parent.parent
+    files = []
+    for name in _CODE_PATHS:
+        path = root / name
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    for column in config.derived:
+        module = resolve_function(column.function).__module__
+        source = getattr(__import__(module, fromlist=["_"]), "__file__", None)
+        if source:
+            files.append(pathlib.Path(source))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def serving_dir(home: str, config: PipelineConfig) -> str:
+    return os.path.join(home, "serving", config.name)
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    data_dir: str,
+    pipeline_root: str,
+    serving_base: str,
+    metadata_connection_config=None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+    """CsvExampleGen -> statistics, schema, validation -> Transform ->
+    MultiHeadTrainer -> MultiHeadEvaluator -> MultiHeadPusher."""
+    config_json = config.to_json()
+    fingerprint = code_fingerprint(config)
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=data_dir,
+        input_config=tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="single_split", pattern=CSV_PATTERN)]
+        ),
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+    )
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={CONFIG_KEY: config_json, "code_fingerprint": fingerprint},
+    )
+    trainer = MultiHeadTrainer(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        anomalies=example_validator.outputs["anomalies"],
+        config_json=config_json,
+        code_fingerprint=fingerprint,
+    )
+    evaluator = MultiHeadEvaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        config_json=config_json,
+    )
+    pusher = MultiHeadPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        serving_dir=serving_base,
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.name,
+        pipeline_root=pipeline_root,
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            transform,
+            trainer,
+            evaluator,
+            pusher,
+        ],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )

@@ -1,0 +1,141 @@
+"""Input pipeline over the transformed examples, and the label scan.
+
+Records stream from the (gzipped) TFRecord files through a shuffle buffer and
+are parsed a batch at a time, so memory does not grow with the data set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tfx.dsl.io import fileio  # noqa: E402
+
+from pipeline.config import Head, PipelineConfig  # noqa: E402
+from trainer_module.training import Batch  # noqa: E402
+
+SHUFFLE_BUFFER = 10_000
+
+
+def split_files(examples_uri: str, split: str) -> list[str]:
+    """The record files of one split of an Examples artifact."""
+    pattern = os.path.join(examples_uri, f"Split-{split}", "*")
+    files = sorted(fileio.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no example files match {pattern}")
+    return files
+
+
+def make_dataset(
+    files: list[str],
+    feature_spec: dict,
+    config: PipelineConfig,
+    batch_size: int,
+    shuffle: bool,
+    repeat: bool,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Batches of (features, labels, weights), labels and weights keyed by head."""
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if repeat:
+        dataset = dataset.repeat()
+    if shuffle:
+        dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    feature_names = [f.name for f in config.features]
+    heads = list(config.heads)
+
+    def parse(serialized: tf.Tensor) -> Batch:
+        parsed = tf.io.parse_example(serialized, feature_spec)
+        features = {name: parsed[name] for name in feature_names}
+        labels = {h.name: tf.reshape(parsed[h.label_key], [-1]) for h in heads}
+        weights = {h.name: tf.reshape(parsed[h.weight_key], [-1]) for h in heads}
+        return features, labels, weights
+
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclasses.dataclass
+class LabelStats:
+    """What one pass over a split says about a head's labels."""
+
+    rows: int = 0
+    present: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+    minimum: float = float("inf")
+    maximum: float = float("-inf")
+    bad_values: set = dataclasses.field(default_factory=set)
+
+    @property
+    def missing(self) -> int:
+        return self.rows - self.present
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.present if self.present else 0.0
+
+    @property
+    def std(self) -> float:
+        if not self.present:
+            return 1.0
+        variance = max(self.total_sq / self.present - self.mean**2, 0.0)
+        return float(np.sqrt(variance)) or 1.0
+
+
+def scan_labels(dataset: tf.data.Dataset, heads: list[Head]) -> dict[str, LabelStats]:
+    """One pass: counts, missing rows, mean/std and out-of-range label values."""
+    stats = {h.name: LabelStats() for h in heads}
+    for _, labels, weights in dataset:
+        for head in heads:
+            label = labels[head.name].numpy().astype(np.float64)
+            weight = weights[head.name].numpy()
+            present = label[weight > 0]
+            s = stats[head.name]
+            s.rows += len(label)
+            s.present += len(present)
+            s.total += float(present.sum())
+            s.total_sq += float(np.square(present).sum())
+            if len(present):
+                s.minimum = min(s.minimum, float(present.min()))
+                s.maximum = max(s.maximum, float(present.max()))
+            if head.task == "binary":
+                bad = present[(present != 0) & (present != 1)]
+            elif head.task == "multiclass":
+                bad = present[
+                    (present < 0) | (present >= head.output_size) | (present != np.round(present))
+                ]
+            else:
+                bad = present[~np.isfinite(present)]
+            s.bad_values.update(bad[:5].tolist())
+    return stats
+
+
+def check_labels(stats: dict[str, LabelStats], heads: list[Head], split: str) -> None:
+    """Raises ValueError naming every head whose labels cannot be trained on."""
+    problems = []
+    for head in heads:
+        s = stats[head.name]
+        if s.missing and not head.label_may_be_missing:
+            problems.append(
+                f"head {head.name!r}: {s.missing} of {s.rows} {split} rows have no "
+                f"label {head.label!r} (missing or NaN) and label_may_be_missing is false"
+            )
+        if s.present == 0:
+            problems.append(f"head {head.name!r}: no {split} row has label {head.label!r}")
+        if s.bad_values:
+            expected = {
+                "binary": "0 or 1",
+                "multiclass": f"0..{head.output_size - 1}",
+            }.get(head.task, "finite numbers")
+            problems.append(
+                f"head {head.name!r}: label {head.label!r} has values "
+                f"{sorted(s.bad_values)[:5]}; expected {expected}"
+            )
+    if problems:
+        raise ValueError("labels cannot be trained on:\n  " + "\n  ".join(problems))

@@ -1,0 +1,111 @@
+"""SavedModel export: one signature for all heads, one per head, one transform.
+
+Signatures (all take `examples`, a [batch] string tensor of serialized
+tf.Example holding the raw feature columns):
+
+- `serving_default`: every head's outputs.
+- `<head>`: only that head's outputs; only its tower (and the backbone) runs.
+- `transform_features`: the transformed features, labels and label weights
+  (the raw examples must then carry the label columns too); used by TFMA.
+
+Output names: `<head>` is the answer (probability of the positive class for
+binary heads, the prediction in label units for regression heads, the class
+index for multiclass heads), and multiclass heads add
+`<head>_probabilities` ([batch, classes]).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+
+from pipeline.config import PipelineConfig  # noqa: E402
+from trainer_module.model import MultiHeadModel, predictions  # noqa: E402
+
+TRANSFORM_SIGNATURE = "transform_features"
+SERVING_SIGNATURE = "serving_default"
+INPUT_NAME = "examples"
+
+
+class ServingModule(tf.Module):
+    """Holds the model and the transform graph so the SavedModel tracks both."""
+
+    def __init__(
+        self,
+        model: MultiHeadModel,
+        tft_output: tft.TFTransformOutput,
+        config: PipelineConfig,
+    ):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tft_output.transform_features_layer()
+        raw_spec = tft_output.raw_feature_spec()
+        serving_columns = config.serving_columns()
+        missing = sorted(serving_columns - set(raw_spec))
+        if missing:
+            raise ValueError(f"columns {missing} are not in the transform's raw schema")
+        self._serving_spec = {k: v for k, v in raw_spec.items() if k in serving_columns}
+        self._raw_spec = raw_spec
+        self._heads = list(config.heads)
+
+    def _transformed(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = tf.io.parse_example(examples, self._serving_spec)
+        return self.tft_layer(parsed)
+
+    def outputs(self, examples: tf.Tensor, head_names: list[str]) -> dict[str, tf.Tensor]:
+        features = self._transformed(examples)
+        shared = self.model.shared(features)
+        result: dict[str, tf.Tensor] = {}
+        for head in self._heads:
+            if head.name in head_names:
+                result.update(predictions(head, self.model.head_output(head.name, shared)))
+        return result
+
+    def transform(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = tf.io.parse_example(examples, self._raw_spec)
+        return self.tft_layer(parsed)
+
+
+def signatures(
+    module: ServingModule,
+) -> dict[str, tf.types.experimental.ConcreteFunction]:
+    spec = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
+    names = [head.name for head in module._heads]
+
+    def for_heads(selected: list[str]):
+        @tf.function(input_signature=[spec])
+        def serve(examples):
+            return module.outputs(examples, selected)
+
+        return serve.get_concrete_function()
+
+    result = {SERVING_SIGNATURE: for_heads(names)}
+    for name in names:
+        result[name] = for_heads([name])
+
+    @tf.function(input_signature=[spec])
+    def transform(examples):
+        return module.transform(examples)
+
+    result[TRANSFORM_SIGNATURE] = transform.get_concrete_function()
+    return result
+
+
+def export(
+    model: MultiHeadModel,
+    tft_output: tft.TFTransformOutput,
+    config: PipelineConfig,
+    path: str,
+) -> None:
+    """Writes the SavedModel to `path` and checks every signature is there."""
+    module = ServingModule(model, tft_output, config)
+    sigs = signatures(module)
+    tf.saved_model.save(module, path, signatures=sigs)
+    loaded = tf.saved_model.load(path)
+    missing = sorted(set(sigs) - set(loaded.signatures))
+    if missing:
+        raise RuntimeError(f"exported model at {path} lacks signatures {missing}")

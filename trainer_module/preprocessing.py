@@ -1,0 +1,152 @@
+"""The shared feature transform, built from the config (runs in tf.Transform).
+
+Every feature is computed once for all heads. Labels pass through as
+`<head>_label` (float32, 0 where missing) with `<head>_weight` (1.0 when the
+label is present, 0.0 when it is missing or NaN), so a row without a label
+adds nothing to that head and still trains the others.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+
+from pipeline.config import Head, PipelineConfig, resolve_function  # noqa: E402
+
+CONFIG_KEY = "config"
+MISSING_TOKEN = "__missing__"
+
+TensorLike = tf.Tensor | tf.SparseTensor
+
+
+def preprocessing_fn(inputs: dict[str, TensorLike], custom_config: dict[str, Any]) -> dict:
+    """tf.Transform entry point; TFX binds `custom_config` from the component."""
+    config = PipelineConfig.from_json(custom_config[CONFIG_KEY])
+    return transform(inputs, config)
+
+
+def transform(inputs: dict[str, TensorLike], config: PipelineConfig) -> dict[str, tf.Tensor]:
+    """Returns transformed features, labels and label weights for `config`."""
+    columns = _columns(inputs, config)
+    outputs: dict[str, tf.Tensor] = {}
+    for feature in config.features:
+        outputs[feature.name] = _transform_feature(feature, columns[feature.name])
+    for head in config.heads:
+        label, weight = _label(head, columns[head.label])
+        outputs[head.label_key] = label
+        outputs[head.weight_key] = weight
+    return outputs
+
+
+def _columns(inputs: dict[str, TensorLike], config: PipelineConfig) -> dict[str, tf.Tensor]:
+    """Dense rank-1 raw columns (NaN / '' where missing) plus derived ones.
+
+    Only the columns present in `inputs` are built: at serving time the label
+    columns are absent, and tf.Transform drops the outputs that need them.
+    """
+    columns = {name: _dense(value) for name, value in inputs.items()}
+    for column in config.derived:
+        if not all(name in columns for name in column.inputs):
+            continue
+        function = resolve_function(column.function)
+        value = function({name: columns[name] for name in column.inputs})
+        value = tf.reshape(value, [-1])
+        if column.dtype == "float":
+            value = tf.cast(value, tf.float32)
+        elif value.dtype != tf.string:
+            raise TypeError(
+                f"derived column {column.name!r} is declared string but is {value.dtype.name}"
+            )
+        columns[column.name] = value
+    return columns
+
+
+def _dense(value: TensorLike) -> tf.Tensor:
+    """A [batch] tensor: floats with NaN, strings with '' where missing."""
+    if value.dtype == tf.string:
+        default: Any = ""
+    else:
+        value = (
+            tf.cast(value, tf.float32)
+            if not isinstance(value, tf.SparseTensor)
+            else (
+                tf.SparseTensor(value.indices, tf.cast(value.values, tf.float32), value.dense_shape)
+            )
+        )
+        default = float("nan")
+    if isinstance(value, tf.SparseTensor):
+        # Keep one column even when no row of the batch has a value.
+        shape = tf.stack([value.dense_shape[0], 1])
+        value = tf.sparse.to_dense(
+            tf.SparseTensor(value.indices, value.values, shape), default_value=default
+        )
+    return tf.reshape(value, [-1])
+
+
+def _require(value: tf.Tensor, numeric: bool, what: str) -> None:
+    if numeric and value.dtype == tf.string:
+        raise TypeError(
+            f"{what} must be numeric but the data column holds strings; "
+            "check the CSV for non-numeric values in it"
+        )
+
+
+def _transform_feature(feature, value: tf.Tensor) -> tf.Tensor:
+    what = f"feature {feature.name!r} ({feature.type})"
+    if feature.type == "categorical":
+        if value.dtype != tf.string:
+            # Integers print without a trailing '.0' so vocabularies read well.
+            is_int = tf.equal(value, tf.round(value))
+            text = tf.where(
+                is_int,
+                tf.strings.as_string(tf.cast(tf.where(is_int, value, 0.0), tf.int64)),
+                tf.strings.as_string(value),
+            )
+            value = tf.where(tf.math.is_nan(value), MISSING_TOKEN, text)
+        else:
+            value = tf.where(tf.equal(value, ""), MISSING_TOKEN, value)
+        return tft.compute_and_apply_vocabulary(
+            value,
+            top_k=feature.top_k,
+            num_oov_buckets=feature.num_oov_buckets,
+            vocab_filename=feature.name,
+        )
+    _require(value, True, what)
+    present = tf.logical_not(tf.math.is_nan(value))
+    if feature.fill == "mean":
+        fill = tft.mean(tf.boolean_mask(value, present))
+    else:
+        fill = tf.constant(float(feature.fill), tf.float32)
+    filled = tf.where(present, value, fill)
+    if feature.type == "numeric":
+        return tft.scale_to_z_score(filled)
+    return tft.bucketize(filled, feature.num_buckets)
+
+
+def _label(head: Head, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Returns (label, weight) of one head; weight 0 marks a missing label."""
+    if head.task == "multiclass" and head.classes is not None:
+        if value.dtype != tf.string:
+            value = tf.strings.as_string(tf.cast(value, tf.int64))
+        matches = tf.equal(tf.expand_dims(value, 1), tf.constant(head.classes)[tf.newaxis, :])
+        present = tf.reduce_any(matches, axis=1)
+        label = tf.cast(tf.argmax(tf.cast(matches, tf.int32), axis=1), tf.float32)
+    elif head.task == "binary" and value.dtype == tf.string:
+        if head.positive_class is None:
+            raise ValueError(
+                f"head {head.name!r}: label column {head.label!r} holds strings; "
+                "set positive_class to the value that means 1"
+            )
+        present = tf.not_equal(value, "")
+        label = tf.cast(tf.equal(value, head.positive_class), tf.float32)
+    else:
+        _require(value, True, f"label {head.label!r} of head {head.name!r}")
+        present = tf.logical_not(tf.math.is_nan(value))
+        label = value
+    label = tf.where(present, label, tf.zeros_like(label))
+    return label, tf.cast(present, tf.float32)

@@ -1,0 +1,185 @@
+"""Disjoint and joint training of a MultiHeadModel.
+
+Disjoint (default): every head has its own loss, its own optimizer instance
+(own slots, own step counter, own learning rate) and updates only its own
+tower, plus the shared backbone when the config says so. All gradients of a
+step are computed before any is applied. Joint: the weighted sum of the head
+losses, one optimizer, for comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Iterator
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
+
+from pipeline.config import Head, Optimizer, PipelineConfig  # noqa: E402
+from trainer_module.model import MultiHeadModel  # noqa: E402
+
+Batch = tuple[dict[str, tf.Tensor], dict[str, tf.Tensor], dict[str, tf.Tensor]]
+
+_OPTIMIZERS = {
+    "adam": tf_keras.optimizers.Adam,
+    "sgd": tf_keras.optimizers.SGD,
+    "adagrad": tf_keras.optimizers.Adagrad,
+    "rmsprop": tf_keras.optimizers.RMSprop,
+}
+
+
+class NonFiniteLossError(RuntimeError):
+    """A head's loss became NaN or infinite; training stops."""
+
+
+def make_optimizer(spec: Optimizer, name: str) -> tf_keras.optimizers.Optimizer:
+    return _OPTIMIZERS[spec.name](learning_rate=spec.learning_rate, name=name)
+
+
+def per_example_loss(head: Head, label: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
+    """Loss of every row, before masking; `raw` as MultiHeadModel returns it."""
+    if head.task == "binary":
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=raw)
+    if head.task == "multiclass":
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.cast(label, tf.int32), logits=raw
+        )
+    error = raw - label
+    if head.loss == "mean_absolute_error":
+        return tf.abs(error)
+    if head.loss == "huber":
+        # delta = 1 label unit
+        absolute = tf.abs(error)
+        return tf.where(absolute <= 1.0, 0.5 * tf.square(error), absolute - 0.5)
+    return tf.square(error)
+
+
+def masked_loss(head: Head, label: tf.Tensor, weight: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
+    """Mean loss over the rows whose label is present (weight 1); 0 if none."""
+    label = tf.where(weight > 0, label, tf.zeros_like(label))
+    losses = per_example_loss(head, label, raw)
+    return tf.math.divide_no_nan(tf.reduce_sum(losses * weight), tf.reduce_sum(weight))
+
+
+@dataclasses.dataclass
+class StepResult:
+    step: int
+    losses: dict[str, float]
+
+
+class MultiHeadTrainer:
+    """Owns the optimizers and the compiled train step of one model."""
+
+    def __init__(self, model: MultiHeadModel, config: PipelineConfig):
+        self.model = model
+        self.config = config
+        self.heads = list(config.heads)
+        training = config.training
+        self.mode = training.mode
+        backbone = training.backbone
+        self.backbone_update = backbone.update if backbone else None
+        if self.mode == "disjoint":
+            self.optimizers = {
+                h.name: make_optimizer(h.optimizer, f"{h.name}_optimizer") for h in self.heads
+            }
+            if self.backbone_update == "backbone_optimizer":
+                self.optimizers["__backbone__"] = make_optimizer(
+                    backbone.optimizer, "backbone_optimizer"
+                )
+        else:
+            self.optimizers = {
+                "__joint__": make_optimizer(training.joint_optimizer, "joint_optimizer")
+            }
+        self._step = tf.function(self._train_step)
+        self._eval = tf.function(self._eval_losses)
+
+    def head_var_list(self, name: str) -> list[tf.Variable]:
+        variables = self.model.head_variables(name)
+        if self.backbone_update == "per_head":
+            variables += self.model.backbone_variables()
+        return variables
+
+    def _losses(self, batch: Batch, training: bool) -> dict[str, tf.Tensor]:
+        features, labels, weights = batch
+        outputs = self.model(features, training=training)
+        return {
+            h.name: masked_loss(h, labels[h.name], weights[h.name], outputs[h.name])
+            for h in self.heads
+        }
+
+    def _weighted_sum(self, losses: dict[str, tf.Tensor]) -> tf.Tensor:
+        return tf.add_n([h.weight * losses[h.name] for h in self.heads])
+
+    def _train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
+        with tf.GradientTape(persistent=True) as tape:
+            losses = self._losses(batch, training=True)
+            total = self._weighted_sum(losses)
+        if self.mode == "joint":
+            variables = self.model.trainable_variables
+            grads = tape.gradient(total, variables)
+            self.optimizers["__joint__"].apply_gradients(zip(grads, variables, strict=True))
+            return losses
+        # Disjoint: every gradient is taken at the same point before any update.
+        updates = []
+        for head in self.heads:
+            variables = self.head_var_list(head.name)
+            grads = tape.gradient(losses[head.name], variables)
+            updates.append((self.optimizers[head.name], grads, variables))
+        if self.backbone_update == "backbone_optimizer":
+            variables = self.model.backbone_variables()
+            grads = tape.gradient(total, variables)
+            updates.append((self.optimizers["__backbone__"], grads, variables))
+        del tape
+        for optimizer, grads, variables in updates:
+            optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return losses
+
+    def _eval_losses(self, batch: Batch) -> dict[str, tf.Tensor]:
+        return self._losses(batch, training=False)
+
+    def step(self, batch: Batch) -> dict[str, tf.Tensor]:
+        """One update of every head; returns each head's loss on the batch."""
+        return self._step(batch)
+
+    def fit(
+        self,
+        batches: Iterator[Batch],
+        steps: int,
+        on_log: Callable[[StepResult], None] | None = None,
+        log_every: int = 50,
+    ) -> StepResult:
+        """Runs `steps` updates; stops with NonFiniteLossError naming the head."""
+        result = StepResult(0, {})
+        for step in range(1, steps + 1):
+            losses = {k: float(v) for k, v in self.step(next(batches)).items()}
+            for name, value in losses.items():
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(
+                        f"head {name!r}: loss is {value} at step {step}; "
+                        f"lower its learning rate ({self._lr(name)}) or check its label"
+                    )
+            result = StepResult(step, losses)
+            if on_log and (step % log_every == 0 or step == steps):
+                on_log(result)
+        return result
+
+    def evaluate(self, batches: Iterator[Batch], count: int) -> dict[str, float]:
+        """Mean of each head's masked loss over `count` batches."""
+        sums: dict[str, float] = {}
+        seen = 0
+        for batch in batches:
+            for name, value in self._eval(batch).items():
+                sums[name] = sums.get(name, 0.0) + float(value)
+            seen += 1
+            if seen >= count:
+                break
+        return {name: total / max(seen, 1) for name, total in sums.items()}
+
+    def _lr(self, head: str) -> float:
+        if self.mode == "joint":
+            return self.config.training.joint_optimizer.learning_rate
+        return self.config.head(head).optimizer.learning_rate
