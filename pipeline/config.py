@@ -159,6 +159,8 @@ class Head(_Strict):
     metrics: list[str] | None = None
     thresholds: dict[str, Threshold] = {}
     label_may_be_missing: bool = False
+    # Multiplies this head's loss (its own gradients in disjoint mode, its
+    # share of the summed loss in joint mode or for a backbone optimizer).
     weight: float = Field(1.0, gt=0)
     positive_class: str | None = None
     classes: list[str] | None = None
@@ -290,10 +292,15 @@ class PipelineConfig(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:
-        columns = [f.name for f in self.features] + [d.name for d in self.derived]
-        dupes = sorted({c for c in columns if columns.count(c) > 1})
-        if dupes:
-            raise ValueError(f"feature/derived names must be unique; repeated: {dupes}")
+        # A feature named like a derived column is computed from that column.
+        for kind, names in (
+            ("feature", [f.name for f in self.features]),
+            ("derived", [d.name for d in self.derived]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{kind} names must be unique; repeated: {dupes}")
+        columns = {f.name for f in self.features}
         derived = {d.name: d for d in self.derived}
         labels = {h.label for h in self.heads}
         for feature in self.features:
@@ -304,7 +311,7 @@ class PipelineConfig(_Strict):
                     f"feature {feature.name!r} reads the label column(s) "
                     f"{sorted(leaked)}: a head's label may not be a model input"
                 )
-        outputs = set(columns)
+        outputs = columns
         for head in self.heads:
             for key in (head.label_key, head.weight_key):
                 if key in outputs:
@@ -362,6 +369,30 @@ class PipelineConfig(_Strict):
         if self.evaluation.require == "all":
             return [h.name for h in self.heads]
         return list(self.evaluation.require)
+
+    def transform_view(self) -> PipelineConfig:
+        """The part of the config the transform reads, the rest at defaults.
+
+        Passed to Transform so that changing training or thresholds does not
+        invalidate its cached output.
+        """
+        label_fields = {"name", "label", "task", "positive_class", "classes", "num_classes"}
+        heads = [h.model_dump(include=label_fields, exclude_none=True) for h in self.heads]
+        return self._view(heads=heads)
+
+    def trainer_view(self) -> PipelineConfig:
+        """The config without evaluation settings, for the trainer's cache key."""
+        heads = [h.model_dump(exclude={"metrics", "thresholds"}) for h in self.heads]
+        return self._view(heads=heads, training=self.training.model_dump())
+
+    def _view(self, **fields: Any) -> PipelineConfig:
+        data = {
+            "name": self.name,
+            "features": [f.model_dump() for f in self.features],
+            "derived": [d.model_dump() for d in self.derived],
+            **fields,
+        }
+        return PipelineConfig.model_validate(data)
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)

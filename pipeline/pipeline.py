@@ -75,13 +75,16 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={CONFIG_KEY: config_json, "code_fingerprint": fingerprint},
+        custom_config={
+            CONFIG_KEY: config.transform_view().to_json(),
+            "code_fingerprint": fingerprint,
+        },
     )
     trainer = MultiHeadTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         anomalies=example_validator.outputs["anomalies"],
-        config_json=config_json,
+        config_json=config.trainer_view().to_json(),
         code_fingerprint=fingerprint,
     )
     evaluator = MultiHeadEvaluator(

@@ -2,7 +2,8 @@
 
 Disjoint (default): every head has its own loss, its own optimizer instance
 (own slots, own step counter, own learning rate) and updates only its own
-tower, plus the shared backbone when the config says so. All gradients of a
+tower, plus the shared backbone when the config says so. A head's `weight`
+multiplies its loss: in disjoint mode that scales only its own gradients. All gradients of a
 step are computed before any is applied. Joint: the weighted sum of the head
 losses, one optimizer, for comparison.
 """
@@ -111,13 +112,11 @@ class MultiHeadTrainer:
             for h in self.heads
         }
 
-    def _weighted_sum(self, losses: dict[str, tf.Tensor]) -> tf.Tensor:
-        return tf.add_n([h.weight * losses[h.name] for h in self.heads])
-
     def _train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         with tf.GradientTape(persistent=True) as tape:
             losses = self._losses(batch, training=True)
-            total = self._weighted_sum(losses)
+            scaled = {h.name: h.weight * losses[h.name] for h in self.heads}
+            total = tf.add_n(list(scaled.values()))
         if self.mode == "joint":
             variables = self.model.trainable_variables
             grads = tape.gradient(total, variables)
@@ -127,7 +126,7 @@ class MultiHeadTrainer:
         updates = []
         for head in self.heads:
             variables = self.head_var_list(head.name)
-            grads = tape.gradient(losses[head.name], variables)
+            grads = tape.gradient(scaled[head.name], variables)
             updates.append((self.optimizers[head.name], grads, variables))
         if self.backbone_update == "backbone_optimizer":
             variables = self.model.backbone_variables()

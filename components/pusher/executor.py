@@ -36,6 +36,8 @@ def push(model_dir: str, serving_dir: str) -> tuple[int, str]:
     Returns:
       (version, destination path).
     """
+    if not fileio.exists(os.path.join(model_dir, "saved_model.pb")):
+        raise FileNotFoundError(f"no SavedModel to push at {model_dir}")
     fileio.makedirs(serving_dir)
     version = (served_versions(serving_dir) or [0])[-1] + 1
     destination = os.path.join(serving_dir, str(version))

@@ -1,0 +1,61 @@
+"""Shared fixtures: small configs and data built from the bundled taxi sample."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from pipeline.config import CONFIG_DIR, PipelineConfig, parse_config  # noqa: E402
+
+TAXI_CSV = os.path.join(os.path.dirname(CONFIG_DIR), "data", "taxi", "data.csv")
+
+
+def small_config(**training) -> PipelineConfig:
+    """Two numeric features, a categorical one, a binary and a regression head."""
+    return parse_config(
+        {
+            "name": "tiny",
+            "features": [
+                {"name": "x1", "type": "numeric"},
+                {"name": "x2", "type": "numeric"},
+                {"name": "c", "type": "categorical"},
+            ],
+            "heads": [
+                {"name": "a", "label": "ya", "task": "binary", "tower": [4]},
+                {
+                    "name": "b",
+                    "label": "yb",
+                    "task": "regression",
+                    "tower": [4],
+                    "label_may_be_missing": True,
+                },
+            ],
+            "training": {"seed": 7, **training},
+        }
+    )
+
+
+def taxi_sample(path: str, rows: int, seed_every: int = 5) -> str:
+    """Writes every `seed_every`-th taxi row (up to `rows`) to `path`."""
+    with open(TAXI_CSV) as src, open(path, "w", newline="") as dst:
+        reader = csv.reader(src)
+        writer = csv.writer(dst)
+        writer.writerow(next(reader))
+        kept = 0
+        for index, row in enumerate(reader):
+            if index % seed_every == 0:
+                writer.writerow(row)
+                kept += 1
+                if kept >= rows:
+                    break
+    return path
+
+
+@pytest.fixture
+def tiny_config() -> PipelineConfig:
+    return small_config()

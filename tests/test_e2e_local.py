@@ -1,0 +1,203 @@
+"""End to end: `multihead run` with LocalDagRunner on a taxi sample.
+
+Three runs share one home: the first computes everything and pushes version
+1; the second is served from cache; the third tightens one threshold, so only
+evaluation and push run again and nothing is pushed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.config import DEFAULT_CONFIG
+from tests.conftest import taxi_sample
+
+pytestmark = pytest.mark.e2e
+
+HEADS = ["big_tipper", "fare", "trip_seconds"]
+COMPONENTS = [
+    "CsvExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "Transform",
+    "MultiHeadTrainer",
+    "MultiHeadEvaluator",
+    "MultiHeadPusher",
+]
+
+
+def write_config(path, data_dir, auc_lower: float) -> str:
+    with open(DEFAULT_CONFIG) as f:
+        config = yaml.safe_load(f)
+    config["data"] = str(data_dir)
+    config["training"]["steps"] = 300
+    thresholds = {
+        "big_tipper": {"auc": {"lower": auc_lower}},
+        "fare": {"mean_absolute_error": {"upper": 10.0}},
+        "trip_seconds": {"mean_absolute_error": {"upper": 1000.0}},
+    }
+    for head in config["heads"]:
+        head["thresholds"] = thresholds[head["name"]]
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f)
+    return str(path)
+
+
+def multihead(config: str, home: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pipeline.cli", "run", "--config", config, "--home", home]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+
+
+def summary(home) -> dict:
+    with open(os.path.join(home, "runs", "latest.json")) as f:
+        return json.load(f)
+
+
+def executions_by_node(home) -> dict[str, list[int]]:
+    """Node id -> states of its executions, oldest first."""
+    import ml_metadata as mlmd
+
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = os.path.join(home, "metadata.sqlite")
+    store = mlmd.MetadataStore(connection)
+    result: dict[str, list[int]] = {}
+    for context in store.get_contexts_by_type("node"):
+        node = context.name.split(".")[-1]
+        executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
+        result[node] = [e.last_known_state for e in executions]
+    return result
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "data"
+    data.mkdir()
+    taxi_sample(str(data / "sample.csv"), rows=3000, seed_every=5)
+    home = str(root / "home")
+    lenient = write_config(root / "lenient.yaml", data, auc_lower=0.6)
+    strict = write_config(root / "strict.yaml", data, auc_lower=0.999)
+    first = multihead(lenient, home)
+    assert first.returncode == 0, first.stderr[-3000:]
+    after_first = (summary(home), executions_by_node(home))
+    second = multihead(lenient, home)
+    assert second.returncode == 0, second.stderr[-3000:]
+    after_second = (summary(home), executions_by_node(home))
+    third = multihead(strict, home)
+    assert third.returncode == 0, third.stderr[-3000:]
+    return {
+        "home": home,
+        "data": str(data),
+        "first": (first, *after_first),
+        "second": (second, *after_second),
+        "third": (third, summary(home), executions_by_node(home)),
+    }
+
+
+def test_every_component_ran_once_with_progress_lines(runs):
+    result, _, executions = runs["first"]
+    for component in COMPONENTS:
+        assert f"[{component}] started" in result.stdout
+        assert f"[{component}] done in" in result.stdout
+        assert executions[component] == [metadata_store_pb2.Execution.COMPLETE]
+
+
+def test_summary_has_every_head_and_the_pushed_model(runs):
+    _, first, _ = runs["first"]
+    assert sorted(first["heads"]) == HEADS
+    for head in HEADS:
+        info = first["heads"][head]
+        assert info["verdict"] == "pass", info["reasons"]
+        assert all(np.isfinite(v) for v in info["metrics"].values())
+        assert info["reasons"]
+    assert first["heads"]["big_tipper"]["metrics"]["auc"] > 0.7
+    assert first["heads"]["fare"]["thresholds"] == {"mean_absolute_error": {"upper": 10.0}}
+    assert first["blessed"] is True
+    serving = os.path.join(runs["home"], "serving", "taxi-multihead")
+    assert first["pushed_model"] == os.path.join(serving, "1")
+    with open(os.path.join(runs["home"], "runs", first["run_id"].replace(":", "-") + ".json")) as f:
+        assert json.load(f) == first
+
+
+def test_second_run_is_served_from_cache(runs):
+    result, second, executions = runs["second"]
+    _, first, _ = runs["first"]
+    for component in COMPONENTS:
+        assert f"[{component}] cached in" in result.stdout
+        assert executions[component] == [
+            metadata_store_pb2.Execution.COMPLETE,
+            metadata_store_pb2.Execution.CACHED,
+        ]
+    assert second["heads"] == first["heads"]
+    assert second["run_id"] != first["run_id"]
+    assert os.listdir(os.path.join(runs["home"], "serving", "taxi-multihead")) == ["1"]
+
+
+def test_failed_threshold_blocks_push_and_reuses_training(runs):
+    result, third, executions = runs["third"]
+    assert "[Transform] cached" in result.stdout
+    assert "[MultiHeadTrainer] cached" in result.stdout
+    assert "[MultiHeadEvaluator] done" in result.stdout
+    assert third["blessed"] is False and third["pushed_model"] is None
+    verdict = third["heads"]["big_tipper"]
+    assert verdict["verdict"] == "fail"
+    assert verdict["reasons"][0].startswith("big_tipper: auc ")
+    assert verdict["reasons"][0].endswith("< threshold 0.999")
+    assert third["heads"]["fare"]["verdict"] == "pass"
+    assert "pushed model: none" in result.stdout
+    assert os.listdir(os.path.join(runs["home"], "serving", "taxi-multihead")) == ["1"]
+
+
+def serialized_examples(data_dir: str, count: int) -> tf.Tensor:
+    """Raw feature columns of the first rows as tf.Examples (no labels)."""
+    labels = {"fare", "tips", "trip_seconds"}
+    examples = []
+    with open(os.path.join(data_dir, "sample.csv")) as f:
+        for row in list(csv.DictReader(f))[:count]:
+            features = {}
+            for name, value in row.items():
+                if name in labels or value == "":
+                    continue
+                try:
+                    number = float(value)
+                except ValueError:
+                    features[name] = tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[value.encode()])
+                    )
+                    continue
+                if number.is_integer() and "." not in value:
+                    features[name] = tf.train.Feature(
+                        int64_list=tf.train.Int64List(value=[int(number)])
+                    )
+                else:
+                    features[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[number]))
+            example = tf.train.Example(features=tf.train.Features(feature=features))
+            examples.append(example.SerializeToString())
+    return tf.constant(examples)
+
+
+def test_pushed_model_head_signatures_match_serving_default(runs):
+    _, first, _ = runs["first"]
+    loaded = tf.saved_model.load(first["pushed_model"])
+    assert set(loaded.signatures) == {"serving_default", "transform_features", *HEADS}
+    examples = serialized_examples(runs["data"], 32)
+    everything = loaded.signatures["serving_default"](examples=examples)
+    assert sorted(everything) == HEADS
+    for head in HEADS:
+        alone = loaded.signatures[head](examples=examples)
+        assert sorted(alone) == [head]
+        np.testing.assert_array_equal(alone[head].numpy(), everything[head].numpy())
+    probabilities = everything["big_tipper"].numpy()
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert everything["fare"].numpy().mean() > 1.0  # dollars, not z-scores
