@@ -15,6 +15,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_HOME = ".multihead"
 
+# google.api_core warns on every import under Python 3.10, which TFX 1.16 needs.
+warnings.filterwarnings(
+    "ignore", message="You are using a non-supported Python version", category=FutureWarning
+)
+
 
 def _setup_logging(home: str) -> tuple[str, object]:
     """All library logs go to a file under home; stdout gets progress only."""
@@ -34,7 +39,6 @@ def _setup_logging(home: str) -> tuple[str, object]:
     root.addHandler(file_handler)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
-    warnings.simplefilter("default")
     absl_logging.set_verbosity(absl_logging.INFO)
     absl_logger = logging.getLogger("absl")
     absl_logger.propagate = True

@@ -68,7 +68,7 @@ def test_failed_copy_leaves_no_version_and_no_temporary(tmp_path):
     os.symlink(str(tmp_path / "gone"), os.path.join(source, "variables", "dangling"))
     serving = tmp_path / "serving"
     (serving / "1").mkdir(parents=True)
-    with pytest.raises(Exception):
+    with pytest.raises(OSError):
         push(source, str(serving))
     assert sorted(os.listdir(serving)) == ["1"]
 
