@@ -79,6 +79,18 @@ def executions_by_node(home) -> dict[str, list[int]]:
     return result
 
 
+def blank_some_fares(source, target) -> None:
+    """Copies the sample with the fare of every 50th row removed."""
+    with open(source) as src, open(target, "w", newline="") as dst:
+        reader = csv.DictReader(src)
+        writer = csv.DictWriter(dst, reader.fieldnames)
+        writer.writeheader()
+        for index, row in enumerate(reader):
+            if index % 50 == 0:
+                row["fare"] = ""
+            writer.writerow(row)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
@@ -96,12 +108,18 @@ def runs(tmp_path_factory):
     after_second = (summary(home), executions_by_node(home))
     third = multihead(strict, home)
     assert third.returncode == 0, third.stderr[-3000:]
+    after_third = (summary(home), executions_by_node(home))
+    broken = root / "broken"
+    broken.mkdir()
+    blank_some_fares(data / "sample.csv", broken / "sample.csv")
+    fourth = multihead(write_config(root / "broken.yaml", broken, auc_lower=0.6), home)
     return {
         "home": home,
         "data": str(data),
         "first": (first, *after_first),
         "second": (second, *after_second),
-        "third": (third, summary(home), executions_by_node(home)),
+        "third": (third, *after_third),
+        "fourth": (fourth, summary(home)),
     }
 
 
@@ -201,3 +219,14 @@ def test_pushed_model_head_signatures_match_serving_default(runs):
     probabilities = everything["big_tipper"].numpy()
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
     assert everything["fare"].numpy().mean() > 1.0  # dollars, not z-scores
+
+
+def test_missing_labels_stop_training_and_keep_what_was_pushed(runs):
+    result, latest = runs["fourth"]
+    _, third, _ = runs["third"]
+    assert result.returncode == 1
+    assert "error: MultiHeadTrainer failed" in result.stderr
+    assert "head 'fare':" in result.stderr and "rows have no label 'fare'" in result.stderr
+    assert "label_may_be_missing is false" in result.stderr
+    assert latest == third  # the summary of the last good run is kept
+    assert os.listdir(os.path.join(runs["home"], "serving", "taxi-multihead")) == ["1"]

@@ -1,0 +1,28 @@
+"""`multihead run` refuses a bad config or data folder before any component."""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.cli import main
+from tests.conftest import taxi_sample
+
+
+def test_bad_config_exits_2_naming_the_field(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("name: demo\nfeatures: []\nheads: []\n")
+    assert main(["run", "--config", str(config), "--home", str(tmp_path / "home")]) == 2
+    err = capsys.readouterr().err
+    assert "features: List should have at least 1 item" in err
+    assert not os.path.exists(tmp_path / "home")
+
+
+def test_ragged_csv_exits_2_naming_file_and_line(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    path = taxi_sample(str(data / "part.csv"), rows=20)
+    with open(path, "a") as f:
+        f.write("only,three,fields\n")
+    assert main(["run", "--data", str(data), "--home", str(tmp_path / "home")]) == 2
+    err = capsys.readouterr().err
+    assert "part.csv, line 22: 3 fields, expected 18" in err
