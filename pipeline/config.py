@@ -12,7 +12,6 @@ import hashlib
 import importlib
 import json
 import os
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -460,7 +459,3 @@ def resolve_function(dotted: str) -> Callable[..., Any]:
     if not callable(function):
         raise ConfigError(f"{dotted!r}: module {module_name!r} has no function {attr!r}")
     return function
-
-
-def is_valid_name(name: str) -> bool:
-    return re.match(NAME_RE, name) is not None

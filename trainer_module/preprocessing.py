@@ -68,24 +68,18 @@ def _columns(inputs: dict[str, TensorLike], config: PipelineConfig) -> dict[str,
 
 def _dense(value: TensorLike) -> tf.Tensor:
     """A [batch] tensor: floats with NaN, strings with '' where missing."""
-    if value.dtype == tf.string:
+    sparse = isinstance(value, tf.SparseTensor)
+    values = value.values if sparse else value
+    if values.dtype == tf.string:
         default: Any = ""
     else:
-        value = (
-            tf.cast(value, tf.float32)
-            if not isinstance(value, tf.SparseTensor)
-            else (
-                tf.SparseTensor(value.indices, tf.cast(value.values, tf.float32), value.dense_shape)
-            )
-        )
-        default = float("nan")
-    if isinstance(value, tf.SparseTensor):
-        # Keep one column even when no row of the batch has a value.
-        shape = tf.stack([value.dense_shape[0], 1])
-        value = tf.sparse.to_dense(
-            tf.SparseTensor(value.indices, value.values, shape), default_value=default
-        )
-    return tf.reshape(value, [-1])
+        values, default = tf.cast(values, tf.float32), float("nan")
+    if not sparse:
+        return tf.reshape(values, [-1])
+    # Keep one column even when no row of the batch has a value.
+    shape = tf.stack([value.dense_shape[0], 1])
+    dense = tf.sparse.to_dense(tf.SparseTensor(value.indices, values, shape), default_value=default)
+    return tf.reshape(dense, [-1])
 
 
 def _require(value: tf.Tensor, numeric: bool, what: str) -> None:
