@@ -102,6 +102,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from kubeflow.compile import compile_pipeline
+    from pipeline.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    output = args.output or f"{config.name}.{args.format}"
+    if args.data is None and "://" not in config.data_dir:
+        print(
+            f"note: data-root defaults to {config.data_dir}, a path on this machine; "
+            "pass --data gs://... here or data-root=... when submitting",
+            file=sys.stderr,
+        )
+    if not output.endswith(f".{args.format}"):
+        print(f"error: --output {output!r} must end in .{args.format}", file=sys.stderr)
+        return 2
+    compile_pipeline(
+        config,
+        output,
+        image=args.image,
+        pipeline_root=args.pipeline_root,
+        data_root=args.data,
+        serving_root=args.serving_root,
+    )
+    kind = "KFP PipelineSpec (schema 2.1.0)" if args.format == "yaml" else "Vertex PipelineJob"
+    print(f"wrote {output}: {kind} of pipeline {config.name}, image {args.image}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pipeline.config import DEFAULT_CONFIG
 
@@ -124,6 +156,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-cache", action="store_true", help="rerun every component")
     run.set_defaults(func=cmd_run)
+
+    from kubeflow.settings import DEFAULT_IMAGE, DEFAULT_PIPELINE_ROOT
+
+    comp = sub.add_parser("compile", help="compile for Kubeflow Pipelines (YAML) or Vertex (JSON)")
+    comp.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config")
+    comp.add_argument("--output", help="output file (default: <pipeline name>.<format>)")
+    comp.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    comp.add_argument(
+        "--image", default=DEFAULT_IMAGE, help="container image (kubeflow/Dockerfile)"
+    )
+    comp.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="artifact root URI")
+    comp.add_argument("--data", help="default of the data-root runtime parameter (a URI)")
+    comp.add_argument(
+        "--serving-root", help="default of the serving-root parameter (<root>/serving/<name>)"
+    )
+    comp.set_defaults(func=cmd_compile)
     return parser
 
 

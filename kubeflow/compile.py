@@ -1,0 +1,93 @@
+"""Compiles the pipeline for Kubeflow Pipelines (KFP v2 IR) or Vertex AI."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx import v1 as tfx
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+from kubeflow.settings import (
+    DATA_ROOT_PARAMETER,
+    DEFAULT_IMAGE,
+    DEFAULT_PIPELINE_ROOT,
+    SERVING_ROOT_PARAMETER,
+)
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import create_pipeline
+
+FORMATS = ("yaml", "json")
+
+
+def compile_pipeline(
+    config: PipelineConfig,
+    output: str,
+    image: str = DEFAULT_IMAGE,
+    pipeline_root: str = DEFAULT_PIPELINE_ROOT,
+    data_root: str | None = None,
+    serving_root: str | None = None,
+) -> str:
+    """Writes the compiled pipeline to `output` and returns its path.
+
+    `.yaml` gives a PipelineSpec (schema 2.1.0) for open-source KFP; `.json`
+    a Vertex AI PipelineJob. The data folder and the serving folder are
+    runtime parameters (`data-root`, `serving-root`), so one compiled file
+    serves any data and any serving location; the config travels inside the
+    component properties, the code inside the image.
+    """
+    extension = os.path.splitext(output)[1].lstrip(".")
+    if extension not in FORMATS:
+        raise ValueError(f"output must end in .yaml or .json, got {output!r}")
+    data = tfx.dsl.experimental.RuntimeParameter(
+        name=DATA_ROOT_PARAMETER, ptype=str, default=data_root or config.data_dir
+    )
+    serving = tfx.dsl.experimental.RuntimeParameter(
+        name=SERVING_ROOT_PARAMETER,
+        ptype=str,
+        default=serving_root or f"{pipeline_root.rstrip('/')}/serving/{config.name}",
+    )
+    pipeline = create_pipeline(
+        config, data_dir=data, pipeline_root=pipeline_root, serving_base=serving
+    )
+    runner_config = kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
+        default_image=image, use_pipeline_spec_2_1=extension == "yaml"
+    )
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        config=runner_config,
+        output_dir=os.path.dirname(os.path.abspath(output)),
+        output_filename=os.path.basename(output),
+    )
+    runner.run(pipeline, write_out=True)
+    defaults = {DATA_ROOT_PARAMETER: data.default, SERVING_ROOT_PARAMETER: serving.default}
+    _set_parameter_defaults(output, defaults)
+    return output
+
+
+def _set_parameter_defaults(path: str, defaults: dict[str, str]) -> None:
+    """Writes the runtime parameters' defaults into the compiled file.
+
+    TFX leaves them out of the PipelineSpec, so a KFP run of the YAML would
+    have to pass every one; a Vertex PipelineJob also gets them in its
+    runtime config.
+    """
+    with open(path) as f:
+        document = yaml.safe_load(f)  # JSON is YAML too
+    is_job = "pipelineSpec" in document
+    spec = pipeline_spec_pb2.PipelineSpec()
+    json_format.ParseDict(document["pipelineSpec"] if is_job else document, spec)
+    parameters = spec.root.input_definitions.parameters
+    for name, value in defaults.items():
+        parameters[name].default_value.string_value = value
+        parameters[name].is_optional = True
+    as_dict = json_format.MessageToDict(spec)
+    with open(path, "w") as f:
+        if is_job:
+            document["pipelineSpec"] = as_dict
+            document["runtimeConfig"].setdefault("parameterValues", {}).update(defaults)
+            json.dump(document, f, indent=2, sort_keys=True)
+        else:
+            yaml.safe_dump(as_dict, f, sort_keys=True)

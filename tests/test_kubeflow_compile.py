@@ -1,0 +1,118 @@
+"""The compiled Kubeflow pipeline, loaded and checked with the kfp SDK's own code."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import kfp.components
+import pytest
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from kubeflow.compile import compile_pipeline
+from pipeline.config import load_config
+
+IMAGE = "registry.example/team/tfx-multihead:test"
+ROOT = "gs://bucket/root"
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kfp")
+    config = load_config()
+    path = compile_pipeline(
+        config,
+        str(folder / "p.yaml"),
+        image=IMAGE,
+        pipeline_root=ROOT,
+        data_root="gs://bucket/data",
+    )
+    return config, kfp.components.load_component_from_file(path), path
+
+
+def test_pipeline_spec_loads_with_kfp_and_has_every_task(compiled):
+    config, component, _ = compiled
+    spec = component.pipeline_spec
+    assert spec.schema_version == "2.1.0"
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", spec.pipeline_info.name)
+    assert spec.pipeline_info.name == config.name
+    assert set(spec.root.dag.tasks) == {
+        "CsvExampleGen",
+        "StatisticsGen",
+        "SchemaGen",
+        "ExampleValidator",
+        "Transform",
+        "MultiHeadTrainer",
+        "MultiHeadEvaluator",
+        "MultiHeadPusher",
+    }
+
+
+def test_dependencies_order_the_dag(compiled):
+    _, component, _ = compiled
+    tasks = component.pipeline_spec.root.dag.tasks
+    depends = {name: set(task.dependent_tasks) for name, task in tasks.items()}
+    assert "Transform" in depends["MultiHeadTrainer"]
+    assert "ExampleValidator" in depends["MultiHeadTrainer"]
+    assert "MultiHeadTrainer" in depends["MultiHeadEvaluator"]
+    assert {"MultiHeadEvaluator", "MultiHeadTrainer"} <= depends["MultiHeadPusher"]
+    trainer_inputs = tasks["MultiHeadTrainer"].inputs.artifacts
+    assert trainer_inputs["examples"].task_output_artifact.producer_task == "Transform"
+    assert (
+        trainer_inputs["examples"].task_output_artifact.output_artifact_key
+        == "transformed_examples"
+    )
+
+
+def test_every_executor_runs_in_the_image_with_our_classes(compiled):
+    _, component, _ = compiled
+    executors = component.pipeline_spec.deployment_spec["executors"]
+    assert len(executors) == 8
+    for executor in executors.values():
+        assert executor["container"]["image"] == IMAGE
+    args = {name: list(e["container"]["args"]) for name, e in executors.items()}
+    for name, class_path in [
+        ("MultiHeadTrainer_executor", "components.trainer.executor.Executor"),
+        ("MultiHeadEvaluator_executor", "components.evaluator.executor.Executor"),
+        ("MultiHeadPusher_executor", "components.pusher.executor.Executor"),
+    ]:
+        assert args[name][args[name].index("--executor_class_path") + 1] == class_path
+    assert "--direct_running_mode=in_memory" in args["MultiHeadEvaluator_executor"]
+
+
+def test_runtime_parameters_have_defaults(compiled):
+    config, component, _ = compiled
+    inputs = component.component_spec.inputs
+    assert inputs["data-root"].default == "gs://bucket/data"
+    assert inputs["serving-root"].default == f"{ROOT}/serving/{config.name}"
+    tasks = component.pipeline_spec.root.dag.tasks
+    example_gen = tasks["CsvExampleGen"].inputs.parameters["input_base"]
+    assert example_gen.component_input_parameter == "data-root"
+    pusher = tasks["MultiHeadPusher"].inputs.parameters["serving_dir"]
+    assert pusher.component_input_parameter == "serving-root"
+
+
+def test_config_travels_inside_the_spec(compiled):
+    config, component, _ = compiled
+    tasks = component.pipeline_spec.root.dag.tasks
+    trainer = tasks["MultiHeadTrainer"].inputs.parameters["config"]
+    assert trainer.runtime_value.constant.string_value == config.trainer_view().to_json()
+    transform = tasks["Transform"].inputs.parameters["custom_config"]
+    custom = json.loads(transform.runtime_value.constant.string_value)
+    assert custom["config"] == config.transform_view().to_json()
+
+
+def test_json_output_is_a_vertex_pipeline_job(tmp_path):
+    path = compile_pipeline(load_config(), str(tmp_path / "job.json"), image=IMAGE)
+    with open(path) as f:
+        job = json.load(f)
+    assert job["runtimeConfig"]["parameterValues"]["serving-root"].endswith("/taxi-multihead")
+    spec = pipeline_spec_pb2.PipelineSpec()
+    json_format.ParseDict(job["pipelineSpec"], spec)
+    assert "MultiHeadTrainer" in spec.root.dag.tasks
+
+
+def test_bad_output_extension(tmp_path):
+    with pytest.raises(ValueError, match="must end in .yaml or .json"):
+        compile_pipeline(load_config(), str(tmp_path / "p.txt"))
