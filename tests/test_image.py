@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+
 import tomli
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
