@@ -102,6 +102,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             for reason in verdict["reasons"]:
                 logging.info("verdict: %s", reason)
         text = json.dumps(head_verdicts, indent=2, sort_keys=True)
+        fileio.makedirs(blessing.uri)  # a KFP launcher does not create it
         with fileio.open(os.path.join(blessing.uri, spec.VERDICTS_FILE), "w") as f:
             f.write(text)
         marker = "BLESSED" if blessed else "NOT_BLESSED"

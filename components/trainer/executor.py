@@ -60,5 +60,6 @@ class Executor(base_executor.BaseExecutor):
         )
         if not fileio.exists(os.path.join(serving_dir, "saved_model.pb")):
             raise RuntimeError(f"training finished but no SavedModel is at {serving_dir}")
+        fileio.makedirs(model.uri)
         with fileio.open(os.path.join(model.uri, REPORT_FILE), "w") as f:
             f.write(json.dumps(report, indent=2, sort_keys=True))
