@@ -21,6 +21,7 @@ from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 
 FORMATS = ("yaml", "json")
+LOOKUP_TASK = "ServedModelLookup"
 
 
 def compile_pipeline(
@@ -68,7 +69,8 @@ def compile_pipeline(
 
 
 def _set_parameter_defaults(path: str, defaults: dict[str, str]) -> None:
-    """Writes the runtime parameters' defaults into the compiled file.
+    """Writes the runtime parameters' defaults into the compiled file, and
+    turns caching off for the served-model lookup.
 
     TFX leaves them out of the PipelineSpec, so a KFP run of the YAML would
     have to pass every one; a Vertex PipelineJob also gets them in its
@@ -79,6 +81,10 @@ def _set_parameter_defaults(path: str, defaults: dict[str, str]) -> None:
     is_job = "pipelineSpec" in document
     spec = pipeline_spec_pb2.PipelineSpec()
     json_format.ParseDict(document["pipelineSpec"] if is_job else document, spec)
+    lookup = spec.root.dag.tasks.get(LOOKUP_TASK)
+    if lookup is not None:
+        # What is served changes between runs with the same inputs: never cache.
+        lookup.caching_options.enable_cache = False
     parameters = spec.root.input_definitions.parameters
     for name, value in defaults.items():
         parameters[name].default_value.string_value = value

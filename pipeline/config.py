@@ -75,6 +75,17 @@ METRICS: dict[str, dict[str, str]] = {
         "example_count": "ExampleCount",
     },
 }
+# Metrics where higher is better; every other metric with a direction is an
+# error or a loss (lower is better). Change thresholds need a direction.
+HIGHER_IS_BETTER = {
+    "auc",
+    "auc_precision_recall",
+    "binary_accuracy",
+    "precision",
+    "recall",
+    "sparse_categorical_accuracy",
+}
+NO_DIRECTION = {"calibration", "example_count"}
 DEFAULT_METRICS = {
     "binary": ["auc", "binary_accuracy"],
     "multiclass": ["sparse_categorical_accuracy"],
@@ -100,19 +111,35 @@ class Optimizer(_Strict):
 
 
 class Threshold(_Strict):
-    """Absolute bounds on one metric; either or both may be given."""
+    """Bounds on one metric of a head.
+
+    lower / upper: absolute bounds on the candidate's value.
+    max_worse: how much worse than the served model the candidate may be, in
+    the metric's units (an AUC may drop by 0.01: `max_worse: 0.01`).
+    max_worse_relative: the same as a fraction of the served value (an MSE
+    may rise by 5%: `max_worse_relative: 0.05`). "Worse" follows the metric:
+    lower for AUC, accuracy, precision, recall; higher for errors and losses.
+    """
 
     lower: float | None = None
     upper: float | None = None
+    max_worse: float | None = Field(None, ge=0)
+    max_worse_relative: float | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _one_bound(self) -> Threshold:
-        if self.lower is None and self.upper is None:
-            raise ValueError("give 'lower', 'upper' or both")
+        if all(
+            v is None for v in (self.lower, self.upper, self.max_worse, self.max_worse_relative)
+        ):
+            raise ValueError("give 'lower', 'upper', 'max_worse' or 'max_worse_relative'")
         if self.lower is not None and self.upper is not None:
             if self.lower > self.upper:
                 raise ValueError(f"lower {self.lower} > upper {self.upper}")
         return self
+
+    @property
+    def has_change(self) -> bool:
+        return self.max_worse is not None or self.max_worse_relative is not None
 
 
 class Feature(_Strict):
@@ -252,6 +279,22 @@ class Training(_Strict):
     seed: int = 42
 
 
+class Baseline(_Strict):
+    """Retraining against the model currently served (the serving folder).
+
+    warm_start: each head starts from the served model's weights where names
+    and shapes match. compare: the evaluator also evaluates the served model
+    and applies the change bounds (max_worse, max_worse_relative).
+    """
+
+    warm_start: bool = False
+    compare: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.warm_start or self.compare
+
+
 class Evaluation(_Strict):
     """Which heads must pass their thresholds for the model to be pushed."""
 
@@ -266,6 +309,7 @@ class PipelineConfig(_Strict):
     heads: list[Head] = Field(min_length=1)
     training: Training = Training()
     evaluation: Evaluation = Evaluation()
+    baseline: Baseline = Baseline()
     beam_pipeline_args: list[str] = [
         "--direct_running_mode=in_memory",
         "--direct_num_workers=1",
@@ -382,7 +426,11 @@ class PipelineConfig(_Strict):
     def trainer_view(self) -> PipelineConfig:
         """The config without evaluation settings, for the trainer's cache key."""
         heads = [h.model_dump(exclude={"metrics", "thresholds"}) for h in self.heads]
-        return self._view(heads=heads, training=self.training.model_dump())
+        return self._view(
+            heads=heads,
+            training=self.training.model_dump(),
+            baseline={"warm_start": self.baseline.warm_start},
+        )
 
     def _view(self, **fields: Any) -> PipelineConfig:
         data = {

@@ -6,6 +6,7 @@ import os
 
 from tfx import v1 as tfx
 
+from components.served_model.executor import served_state
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 
@@ -17,14 +18,16 @@ def metadata_path(home: str) -> str:
 def run_local(config: PipelineConfig, data_dir: str, home: str, enable_cache: bool = True) -> None:
     """One pipeline run under `home` (metadata, artifacts, serving)."""
     home = os.path.abspath(home)
+    serving = os.path.join(home, "serving", config.name)
     pipeline = create_pipeline(
         config,
         data_dir=os.path.abspath(data_dir),
         pipeline_root=os.path.join(home, "pipelines", config.name),
-        serving_base=os.path.join(home, "serving", config.name),
+        serving_base=serving,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             metadata_path(home)
         ),
         enable_cache=enable_cache,
+        served_state=served_state(serving) if config.baseline.enabled else None,
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -10,6 +10,7 @@ from tfx import v1 as tfx
 
 from components.evaluator.component import MultiHeadEvaluator
 from components.pusher.component import MultiHeadPusher
+from components.served_model.component import ServedModelLookup
 from components.trainer.component import MultiHeadTrainer
 from pipeline.config import PipelineConfig, resolve_function
 from trainer_module.preprocessing import CONFIG_KEY
@@ -54,9 +55,15 @@ def create_pipeline(
     serving_base: str,
     metadata_connection_config=None,
     enable_cache: bool = True,
+    served_state: str | None = None,
 ) -> tfx.dsl.Pipeline:
     """CsvExampleGen -> statistics, schema, validation -> Transform ->
-    MultiHeadTrainer -> MultiHeadEvaluator -> MultiHeadPusher."""
+    MultiHeadTrainer -> MultiHeadEvaluator -> MultiHeadPusher.
+
+    With `baseline` on in the config, ServedModelLookup finds the model under
+    `serving_base` for the trainer's warm start and the evaluator's
+    comparison; `served_state` (what a local runner saw there) keys its cache.
+    """
     config_json = config.to_json()
     fingerprint = code_fingerprint(config)
     example_gen = tfx.components.CsvExampleGen(
@@ -80,17 +87,23 @@ def create_pipeline(
             "code_fingerprint": fingerprint,
         },
     )
+    lookup = None
+    if config.baseline.enabled:
+        lookup = ServedModelLookup(serving_dir=serving_base, served_state=served_state)
+    served = lookup.outputs["model"] if lookup is not None else None
     trainer = MultiHeadTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         anomalies=example_validator.outputs["anomalies"],
         config_json=config.trainer_view().to_json(),
         code_fingerprint=fingerprint,
+        base_model=served if config.baseline.warm_start else None,
     )
     evaluator = MultiHeadEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         config_json=config_json,
+        baseline_model=served if config.baseline.compare else None,
     )
     pusher = MultiHeadPusher(
         model=trainer.outputs["model"],
@@ -106,6 +119,7 @@ def create_pipeline(
             schema_gen,
             example_validator,
             transform,
+            *([lookup] if lookup is not None else []),
             trainer,
             evaluator,
             pusher,

@@ -108,15 +108,26 @@ def write_summary(summary: dict[str, Any], home: str) -> str:
     return os.path.join(runs, "latest.json")
 
 
+def _threshold_text(bound: dict[str, float]) -> str:
+    parts = []
+    if "lower" in bound:
+        parts.append(f">= {bound['lower']:g}")
+    if "upper" in bound:
+        parts.append(f"<= {bound['upper']:g}")
+    if "max_worse" in bound:
+        parts.append(f"worse by <= {bound['max_worse']:g}")
+    if "max_worse_relative" in bound:
+        parts.append(f"worse by <= {100 * bound['max_worse_relative']:g}%")
+    return ", ".join(parts)
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """The summary as a plain-text table, one row per head and metric."""
     rows = [("head", "metric", "value", "threshold", "verdict")]
     for head, info in sorted(summary["heads"].items()):
         for metric, value in sorted(info["metrics"].items()):
             bound = info["thresholds"].get(metric, {})
-            text = " ".join(
-                f"{'>=' if k == 'lower' else '<='} {v:g}" for k, v in sorted(bound.items())
-            )
+            text = _threshold_text(bound)
             rows.append((head, metric, f"{value:.4g}", text or "-", info["verdict"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [

@@ -64,6 +64,7 @@ def test_head_without_thresholds_passes():
         "thresholds": {},
         "verdict": "pass",
         "reasons": ["free: no thresholds set"],
+        "served": None,
     }
 
 

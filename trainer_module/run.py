@@ -18,6 +18,7 @@ from pipeline.config import PipelineConfig  # noqa: E402
 from trainer_module import data, export  # noqa: E402
 from trainer_module.model import InputColumn, MultiHeadModel, build_model  # noqa: E402
 from trainer_module.training import MultiHeadTrainer, StepResult  # noqa: E402
+from trainer_module.warm_start import warm_start  # noqa: E402
 
 SCAN_BATCH = 4096
 
@@ -29,6 +30,7 @@ class TrainerArgs:
     transform_graph_uri: str
     serving_model_dir: str
     model_run_dir: str
+    base_model_dir: str | None = None  # served model to warm-start from
 
 
 def input_columns(config: PipelineConfig, tft_output: tft.TFTransformOutput) -> list[InputColumn]:
@@ -80,6 +82,10 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
 
     model = build_model(config, input_columns(config, tft_output))
     set_label_scales(model, stats)
+    warm = None
+    if args.base_model_dir:
+        warm = warm_start(model, args.base_model_dir)
+        logging.info("warm start: from %s: %s", args.base_model_dir, warm.as_dict())
     trainer = MultiHeadTrainer(model, config)
     training = config.training
     train_batches = iter(
@@ -126,6 +132,7 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
         "fit_seconds": fit_seconds,
         "train_loss": final.losses,
         "eval_loss": eval_losses,
+        "warm_start": warm.as_dict() if warm else None,
         "labels": {
             k: {"rows": v.rows, "missing": v.missing, "mean": v.mean, "std": v.std}
             for k, v in stats.items()

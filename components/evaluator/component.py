@@ -20,10 +20,17 @@ class MultiHeadEvaluator(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = MultiHeadEvaluatorSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel, config_json: str):
+    def __init__(
+        self,
+        examples: types.BaseChannel,
+        model: types.BaseChannel,
+        config_json: str,
+        baseline_model: types.BaseChannel | None = None,
+    ):
         spec = MultiHeadEvaluatorSpec(
             examples=examples,
             model=model,
+            baseline_model=baseline_model,
             config=config_json,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),

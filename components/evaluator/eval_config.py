@@ -4,45 +4,75 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from pipeline.config import METRICS, PipelineConfig, Threshold
+from pipeline.config import HIGHER_IS_BETTER, METRICS, PipelineConfig, Threshold
 from trainer_module.export import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from trainer_module.model import evaluated_output
 
+CANDIDATE = "candidate"
+BASELINE = "baseline"
 
-def _threshold(threshold: Threshold) -> tfma.MetricThreshold:
+
+def _threshold(metric: str, threshold: Threshold, with_baseline: bool) -> tfma.MetricThreshold:
+    result = tfma.MetricThreshold()
     bounds = {}
     if threshold.lower is not None:
         bounds["lower_bound"] = {"value": threshold.lower}
     if threshold.upper is not None:
         bounds["upper_bound"] = {"value": threshold.upper}
-    return tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(**bounds))
+    if bounds:
+        result.value_threshold.CopyFrom(tfma.GenericValueThreshold(**bounds))
+    if with_baseline and threshold.has_change:
+        higher = metric in HIGHER_IS_BETTER
+        change = tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER
+            if higher
+            else tfma.MetricDirection.LOWER_IS_BETTER
+        )
+        sign = -1.0 if higher else 1.0
+        if threshold.max_worse is not None:
+            change.absolute.value = sign * threshold.max_worse
+        if threshold.max_worse_relative is not None:
+            change.relative.value = sign * threshold.max_worse_relative
+        result.change_threshold.CopyFrom(change)
+    return result
 
 
-def build_eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """One ModelSpec for the multi-output model, one MetricsSpec per head.
+def build_eval_config(config: PipelineConfig, with_baseline: bool = False) -> tfma.EvalConfig:
+    """One ModelSpec per model (candidate, and the served one as baseline),
+    one MetricsSpec per head.
 
     Labels and label weights are outputs of the transform, so TFMA runs the
     `transform_features` signature first; a row whose label is missing has
     weight 0 and counts in no metric of that head.
     """
     outputs = {head.name: evaluated_output(head) for head in config.heads}
-    model_spec = tfma.ModelSpec(
-        signature_name=SERVING_SIGNATURE,
-        preprocessing_function_names=[TRANSFORM_SIGNATURE],
-        label_keys={outputs[h.name]: h.label_key for h in config.heads},
-        example_weight_keys={outputs[h.name]: h.weight_key for h in config.heads},
-    )
+
+    def model_spec(name: str, is_baseline: bool) -> tfma.ModelSpec:
+        return tfma.ModelSpec(
+            name=name,
+            is_baseline=is_baseline,
+            signature_name=SERVING_SIGNATURE,
+            preprocessing_function_names=[TRANSFORM_SIGNATURE],
+            label_keys={outputs[h.name]: h.label_key for h in config.heads},
+            example_weight_keys={outputs[h.name]: h.weight_key for h in config.heads},
+        )
+
+    model_specs = [model_spec(CANDIDATE, False)]
+    if with_baseline:
+        model_specs.append(model_spec(BASELINE, True))
     metrics_specs = []
     for head in config.heads:
         metrics = []
         for metric in head.metrics:
             metric_config = tfma.MetricConfig(class_name=METRICS[head.task][metric])
             if metric in head.thresholds:
-                metric_config.threshold.CopyFrom(_threshold(head.thresholds[metric]))
+                threshold = _threshold(metric, head.thresholds[metric], with_baseline)
+                if threshold.ByteSize():
+                    metric_config.threshold.CopyFrom(threshold)
             metrics.append(metric_config)
         metrics_specs.append(tfma.MetricsSpec(output_names=[outputs[head.name]], metrics=metrics))
     return tfma.EvalConfig(
-        model_specs=[model_spec],
+        model_specs=model_specs,
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=metrics_specs,
     )

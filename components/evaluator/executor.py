@@ -18,8 +18,10 @@ from tfx.utils import io_utils, path_utils  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
 from components.evaluator import spec  # noqa: E402
-from components.evaluator.eval_config import build_eval_config  # noqa: E402
+from components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_config  # noqa: E402
 from components.evaluator.verdicts import is_blessed, verdicts  # noqa: E402
+from components.served_model.executor import is_found  # noqa: E402
+from components.served_model.spec import VERSION_PROPERTY  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
 
 EVAL_SPLIT = "eval"
@@ -34,16 +36,18 @@ def _value(metric_value) -> float:
     return float("nan")
 
 
-def read_metrics(output_path: str) -> dict[str, dict[str, float]]:
-    """Overall-slice metrics by model output name, then metric name."""
-    result: dict[str, dict[str, float]] = {}
+def read_metrics(output_path: str) -> dict[str, dict[str, dict[str, float]]]:
+    """Overall-slice metrics by model name, model output name, metric name."""
+    result: dict[str, dict[str, dict[str, float]]] = {}
     for metrics_for_slice in tfma.load_metrics(output_path):
         if metrics_for_slice.slice_key.single_slice_keys:
             continue
         for item in metrics_for_slice.metric_keys_and_values:
-            if item.key.HasField("sub_key") or item.key.is_diff:
+            key = item.key
+            if key.HasField("sub_key") or key.is_diff:
                 continue
-            result.setdefault(item.key.output_name, {})[item.key.name] = _value(item.value)
+            by_output = result.setdefault(key.model_name, {})
+            by_output.setdefault(key.output_name, {})[key.name] = _value(item.value)
     return result
 
 
@@ -55,6 +59,13 @@ def read_failures(output_path: str) -> dict[str, set[str]]:
         for failure in per_slice.failures:
             result.setdefault(failure.metric_key.output_name, set()).add(failure.metric_key.name)
     return result
+
+
+def _served_model(input_dict: dict[str, list[types.Artifact]]) -> types.Artifact | None:
+    artifacts = input_dict.get(spec.BASELINE_MODEL_KEY) or []
+    if artifacts and is_found(artifacts[0]):
+        return artifacts[0]
+    return None
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -72,13 +83,27 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         evaluation = artifact_utils.get_single_instance(output_dict[spec.EVALUATION_KEY])
         blessing = artifact_utils.get_single_instance(output_dict[spec.BLESSING_KEY])
         model_path = path_utils.serving_model_path(model.uri)
-        eval_config = build_eval_config(config)
+        served = _served_model(input_dict) if config.baseline.compare else None
+        eval_config = build_eval_config(config, with_baseline=served is not None)
         pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], EVAL_SPLIT))
         logging.info("MultiHeadEvaluator: model %s on %s", model_path, pattern)
 
-        shared_model = tfma.default_eval_shared_model(
-            eval_saved_model_path=model_path, eval_config=eval_config
-        )
+        shared_models = [
+            tfma.default_eval_shared_model(
+                eval_saved_model_path=model_path, model_name=CANDIDATE, eval_config=eval_config
+            )
+        ]
+        served_version = None
+        if served is not None:
+            served_version = served.get_int_custom_property(VERSION_PROPERTY)
+            logging.info("comparing with served version %s", served_version)
+            shared_models.append(
+                tfma.default_eval_shared_model(
+                    eval_saved_model_path=path_utils.serving_model_path(served.uri),
+                    model_name=BASELINE,
+                    eval_config=eval_config,
+                )
+            )
         source = tfxio.TFExampleRecord(
             file_pattern=pattern, raw_record_column_name=tfma.ARROW_INPUT_COLUMN
         )
@@ -88,14 +113,21 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "ReadExamples" >> source.BeamSource()
                 | "Evaluate"
                 >> tfma.ExtractEvaluateAndWriteResults(
-                    eval_shared_model=shared_model,
+                    eval_shared_model=shared_models if served is not None else shared_models[0],
                     eval_config=eval_config,
                     output_path=evaluation.uri,
                 )
             )
 
+        metrics = read_metrics(evaluation.uri)
+        # With one model, TFMA leaves the model name out of the metric keys.
+        candidate = metrics.get(CANDIDATE) or metrics.get("", {})
         head_verdicts = verdicts(
-            config, read_metrics(evaluation.uri), read_failures(evaluation.uri)
+            config,
+            candidate,
+            read_failures(evaluation.uri),
+            metrics.get(BASELINE, {}) if served is not None else None,
+            served_version,
         )
         blessed = is_blessed(config, head_verdicts)
         for verdict in head_verdicts.values():
@@ -112,3 +144,5 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         blessing.set_string_custom_property(spec.VERDICTS_PROPERTY, text)
         blessing.set_string_custom_property("current_model", model.uri)
         blessing.set_int_custom_property("current_model_id", model.id)
+        if served is not None:
+            blessing.set_string_custom_property("baseline_model", served.uri)

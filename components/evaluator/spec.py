@@ -5,6 +5,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
+BASELINE_MODEL_KEY = "baseline_model"
 EVALUATION_KEY = "evaluation"
 BLESSING_KEY = "blessing"
 CONFIG_KEY = "config"
@@ -23,6 +24,8 @@ class MultiHeadEvaluatorSpec(ComponentSpec):
     INPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        # The served model (ServedModelLookup), for the change bounds.
+        BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
     OUTPUTS = {
         EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),

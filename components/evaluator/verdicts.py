@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pipeline.config import Head, PipelineConfig
+from pipeline.config import HIGHER_IS_BETTER, Head, PipelineConfig, Threshold
 from trainer_module.model import evaluated_output
 
 PASS = "pass"
@@ -16,7 +16,7 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _bounds_text(bound) -> str:
+def _bounds_text(bound: Threshold) -> str:
     sides = []
     if bound.lower is not None:
         sides.append(f">= {_fmt(bound.lower)}")
@@ -25,17 +25,58 @@ def _bounds_text(bound) -> str:
     return " and ".join(sides)
 
 
-def head_verdict(head: Head, metrics: dict[str, float], failed: set[str]) -> dict[str, Any]:
+def _absolute(head: Head, metric: str, value: float, bound: Threshold) -> tuple[bool, str] | None:
+    if bound.lower is None and bound.upper is None:
+        return None
+    if bound.lower is not None and value < bound.lower:
+        return False, f"{head.name}: {metric} {_fmt(value)} < threshold {_fmt(bound.lower)}"
+    if bound.upper is not None and value > bound.upper:
+        return False, f"{head.name}: {metric} {_fmt(value)} > threshold {_fmt(bound.upper)}"
+    return True, f"{head.name}: {metric} {_fmt(value)} {_bounds_text(bound)}"
+
+
+def _change(
+    head: Head, metric: str, value: float, bound: Threshold, served: float | None, version: Any
+) -> tuple[bool, str] | None:
+    if not bound.has_change:
+        return None
+    if served is None or math.isnan(served):
+        return True, f"{head.name}: {metric}: no served model to compare with"
+    higher = metric in HIGHER_IS_BETTER
+    worse_by = (served - value) if higher else (value - served)
+    allowed = []
+    if bound.max_worse is not None:
+        allowed.append(bound.max_worse)
+    if bound.max_worse_relative is not None:
+        allowed.append(bound.max_worse_relative * abs(served))
+    limit = min(allowed)
+    text = (
+        f"{head.name}: {metric} {_fmt(value)} vs served v{version} {_fmt(served)} "
+        f"({'worse' if worse_by > 0 else 'not worse'} by {_fmt(abs(worse_by))}, "
+        f"allowed {_fmt(limit)})"
+    )
+    return worse_by <= limit, text
+
+
+def head_verdict(
+    head: Head,
+    metrics: dict[str, float],
+    failed: set[str],
+    served_metrics: dict[str, float] | None = None,
+    served_version: Any = None,
+) -> dict[str, Any]:
     """The verdict of one head.
 
     Args:
       head: the head's config (metrics and thresholds).
-      metrics: metric name -> value of this head on the eval split.
+      metrics: metric name -> the candidate's value on the eval split.
       failed: names of this head's metrics that TFMA's validation failed.
+      served_metrics: the served model's values, when it was evaluated too.
+      served_version: the served model's version, for the reasons.
 
     Returns:
-      {"metrics", "thresholds", "verdict", "reasons"}; every threshold gives
-      one reason, failing ones first.
+      {"metrics", "thresholds", "verdict", "reasons", "served"}; failing
+      reasons come first.
     """
     failures, passes = [], []
     for metric, bound in sorted(head.thresholds.items()):
@@ -43,14 +84,19 @@ def head_verdict(head: Head, metrics: dict[str, float], failed: set[str]) -> dic
         if value is None or math.isnan(value):
             failures.append(f"{head.name}: {metric} was not computed")
             continue
-        if bound.lower is not None and value < bound.lower:
-            failures.append(f"{head.name}: {metric} {_fmt(value)} < threshold {_fmt(bound.lower)}")
-        elif bound.upper is not None and value > bound.upper:
-            failures.append(f"{head.name}: {metric} {_fmt(value)} > threshold {_fmt(bound.upper)}")
-        elif metric in failed:
+        served = (served_metrics or {}).get(metric)
+        checks = [
+            check
+            for check in (
+                _absolute(head, metric, value, bound),
+                _change(head, metric, value, bound, served, served_version),
+            )
+            if check is not None
+        ]
+        for ok, text in checks:
+            (passes if ok else failures).append(text)
+        if metric in failed and all(ok for ok, _ in checks):
             failures.append(f"{head.name}: {metric} {_fmt(value)} failed TFMA validation")
-        else:
-            passes.append(f"{head.name}: {metric} {_fmt(value)} {_bounds_text(bound)}")
     if not head.thresholds:
         passes.append(f"{head.name}: no thresholds set")
     return {
@@ -60,6 +106,9 @@ def head_verdict(head: Head, metrics: dict[str, float], failed: set[str]) -> dic
         },
         "verdict": FAIL if failures else PASS,
         "reasons": failures + passes,
+        "served": None
+        if served_metrics is None
+        else {"version": served_version, "metrics": dict(sorted(served_metrics.items()))},
     }
 
 
@@ -67,15 +116,20 @@ def verdicts(
     config: PipelineConfig,
     metrics_by_output: dict[str, dict[str, float]],
     failures_by_output: dict[str, set[str]],
+    served_by_output: dict[str, dict[str, float]] | None = None,
+    served_version: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Every head's verdict; outputs are the model outputs TFMA evaluated."""
     result = {}
     for head in config.heads:
         output = evaluated_output(head)
+        served = None if served_by_output is None else served_by_output.get(output, {})
         result[head.name] = head_verdict(
             head,
             metrics_by_output.get(output, {}),
             failures_by_output.get(output, set()),
+            served,
+            served_version,
         )
     return result
 

@@ -28,11 +28,13 @@ class MultiHeadTrainer(base_component.BaseComponent):
         config_json: str,
         code_fingerprint: str,
         anomalies: types.BaseChannel | None = None,
+        base_model: types.BaseChannel | None = None,
     ):
         spec = MultiHeadTrainerSpec(
             examples=examples,
             transform_graph=transform_graph,
             anomalies=anomalies,
+            base_model=base_model,
             config=config_json,
             code_fingerprint=code_fingerprint,
             model=types.Channel(type=standard_artifacts.Model),

@@ -16,10 +16,12 @@ from tfx.types import artifact_utils  # noqa: E402
 from tfx.utils import path_utils  # noqa: E402
 
 from components.anomalies import check_anomalies  # noqa: E402
+from components.served_model.executor import is_found  # noqa: E402
 from components.trainer import spec  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
 
 REPORT_FILE = "training_report.json"
+WARM_START_PROPERTY = "warm_start"  # JSON: heads warm-started, heads fresh and why
 
 
 class Executor(base_executor.BaseExecutor):
@@ -41,6 +43,13 @@ class Executor(base_executor.BaseExecutor):
         model = artifact_utils.get_single_instance(output_dict[spec.MODEL_KEY])
         model_run = artifact_utils.get_single_instance(output_dict[spec.MODEL_RUN_KEY])
         serving_dir = path_utils.serving_model_path(model.uri)
+        base_model_dir = None
+        if input_dict.get(spec.BASE_MODEL_KEY):
+            base = artifact_utils.get_single_instance(input_dict[spec.BASE_MODEL_KEY])
+            if is_found(base):
+                base_model_dir = path_utils.serving_model_path(base.uri)
+            else:
+                logging.info("no served model yet: training from scratch")
         logging.info(
             "MultiHeadTrainer: heads %s, mode %s, examples %s, transform %s -> %s",
             [h.name for h in config.heads],
@@ -56,6 +65,7 @@ class Executor(base_executor.BaseExecutor):
                 transform_graph_uri=transform_graph.uri,
                 serving_model_dir=serving_dir,
                 model_run_dir=model_run.uri,
+                base_model_dir=base_model_dir,
             )
         )
         if not fileio.exists(os.path.join(serving_dir, "saved_model.pb")):
@@ -63,3 +73,5 @@ class Executor(base_executor.BaseExecutor):
         fileio.makedirs(model.uri)
         with fileio.open(os.path.join(model.uri, REPORT_FILE), "w") as f:
             f.write(json.dumps(report, indent=2, sort_keys=True))
+        if report["warm_start"] is not None:
+            model.set_string_custom_property(WARM_START_PROPERTY, json.dumps(report["warm_start"]))

@@ -6,6 +6,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 EXAMPLES_KEY = "examples"
 TRANSFORM_GRAPH_KEY = "transform_graph"
 ANOMALIES_KEY = "anomalies"
+BASE_MODEL_KEY = "base_model"
 MODEL_KEY = "model"
 MODEL_RUN_KEY = "model_run"
 CONFIG_KEY = "config"
@@ -23,6 +24,8 @@ class MultiHeadTrainerSpec(ComponentSpec):
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         TRANSFORM_GRAPH_KEY: ChannelParameter(type=standard_artifacts.TransformGraph),
         ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies, optional=True),
+        # The served model (ServedModelLookup), to warm-start from.
+        BASE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
     OUTPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
