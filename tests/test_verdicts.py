@@ -78,3 +78,54 @@ def test_blessing_policy_uses_required_heads_only():
     assert is_blessed(CONFIG, result)  # only tipper is required
     all_required = CONFIG.model_copy(update={"evaluation": type(CONFIG.evaluation)()})
     assert not is_blessed(all_required, result)
+
+
+def change_head(**bound):
+    return parse_config(
+        {
+            "name": "c",
+            "features": [{"name": "x", "type": "numeric"}],
+            "heads": [
+                {
+                    "name": "h",
+                    "label": "y",
+                    "task": "binary" if "auc" in bound else "regression",
+                    "thresholds": bound,
+                }
+            ],
+        }
+    ).heads[0]
+
+
+def test_change_bound_on_higher_is_better_metric():
+    head = change_head(auc={"max_worse": 0.01})
+    worse = head_verdict(head, {"auc": 0.80}, set(), {"auc": 0.90}, 3)
+    assert worse["verdict"] == "fail"
+    assert worse["reasons"] == ["h: auc 0.8 vs served v3 0.9 (worse by 0.1, allowed 0.01)"]
+    assert worse["served"] == {"version": 3, "metrics": {"auc": 0.90}}
+    slightly = head_verdict(head, {"auc": 0.895}, set(), {"auc": 0.90}, 3)
+    assert slightly["verdict"] == "pass"
+
+
+def test_relative_change_bound_on_an_error():
+    head = change_head(mean_squared_error={"max_worse_relative": 0.05})
+    within = head_verdict(
+        head, {"mean_squared_error": 104.0}, set(), {"mean_squared_error": 100.0}, 1
+    )
+    assert within["verdict"] == "pass"
+    beyond = head_verdict(
+        head, {"mean_squared_error": 106.0}, set(), {"mean_squared_error": 100.0}, 1
+    )
+    assert beyond["verdict"] == "fail"
+    assert "worse by 6, allowed 5" in beyond["reasons"][0]
+    better = head_verdict(
+        head, {"mean_squared_error": 90.0}, set(), {"mean_squared_error": 100.0}, 1
+    )
+    assert "not worse by 10" in better["reasons"][0]
+
+
+def test_change_bound_without_served_model_passes_and_says_so():
+    head = change_head(auc={"lower": 0.5, "max_worse": 0.01})
+    verdict = head_verdict(head, {"auc": 0.7}, set())
+    assert verdict["verdict"] == "pass"
+    assert "h: auc: no served model to compare with" in verdict["reasons"]

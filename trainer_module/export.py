@@ -22,6 +22,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
+import tf_keras  # noqa: E402
 
 from pipeline.config import PipelineConfig  # noqa: E402
 from trainer_module.model import MultiHeadModel, predictions  # noqa: E402
@@ -29,6 +30,11 @@ from trainer_module.model import MultiHeadModel, predictions  # noqa: E402
 TRANSFORM_SIGNATURE = "transform_features"
 SERVING_SIGNATURE = "serving_default"
 INPUT_NAME = "examples"
+
+
+def variables_by_name(model: tf_keras.Model) -> dict[str, tf.Variable]:
+    """Every model variable by name (`fare_hidden_0/kernel`), for warm starts."""
+    return {v.name.split(":")[0]: v for v in model.variables}
 
 
 class ServingModule(tf.Module):
@@ -42,6 +48,7 @@ class ServingModule(tf.Module):
     ):
         super().__init__()
         self.model = model
+        self.variables_by_name = variables_by_name(model)
         self.tft_layer = tft_output.transform_features_layer()
         raw_spec = tft_output.raw_feature_spec()
         serving_columns = config.serving_columns()

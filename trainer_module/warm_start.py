@@ -43,15 +43,22 @@ def _group(model: MultiHeadModel, name: str) -> str:
     return layer
 
 
-def warm_start(model: MultiHeadModel, served_dir: str) -> WarmStartReport:
-    """Copies matching variables of the SavedModel at `served_dir` into `model`."""
-    served = tf.saved_model.load(served_dir)
-    old = {_name(v): v for v in served.model.variables}
+def _groups(model: MultiHeadModel) -> dict[str, list[tf.Variable]]:
     groups: dict[str, list[tf.Variable]] = {}
     for variable in model.variables:
         groups.setdefault(_group(model, _name(variable)), []).append(variable)
+    return groups
+
+
+def warm_start(model: MultiHeadModel, served_dir: str) -> WarmStartReport:
+    """Copies matching variables of the SavedModel at `served_dir` into `model`."""
+    served = tf.saved_model.load(served_dir)
+    if not hasattr(served, "variables_by_name"):
+        why = f"the served model at {served_dir} does not list its variables by name"
+        return WarmStartReport([], {group: why for group in _groups(model)})
+    old = dict(served.variables_by_name)
     warm, fresh = [], {}
-    for group, variables in sorted(groups.items()):
+    for group, variables in sorted(_groups(model).items()):
         reason = None
         for variable in variables:
             match = old.get(_name(variable))
