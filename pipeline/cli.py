@@ -56,19 +56,8 @@ def _last_error_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.config import ConfigError, load_config
-    from pipeline.preflight import DataError, check_data
-
-    try:
-        config = load_config(args.config)
-        data_dir = os.path.abspath(args.data or config.data_dir)
-        files = check_data(config, data_dir)
-    except (ConfigError, DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    home = os.path.abspath(args.home)
-    os.makedirs(home, exist_ok=True)
+def _execute(config, data_dir: str, files: list[str], home: str, args, extra: dict) -> int:
+    """Runs the pipeline locally, writes and prints the summary."""
     log_file, progress = _setup_logging(home)
     print(
         f"pipeline {config.name}: {len(config.heads)} heads, {len(files)} CSV file(s) in {data_dir}"
@@ -94,12 +83,70 @@ def cmd_run(args: argparse.Namespace) -> int:
         data=data_dir,
         seconds=round(seconds, 1),
         components=progress.durations,
+        **extra,
     )
     latest = write_summary(summary, home)
     print(f"pipeline finished in {seconds:.1f}s")
     print(format_table(summary))
     print(f"summary: {latest}")
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.config import ConfigError, load_config
+    from pipeline.preflight import DataError, check_data
+
+    try:
+        config = load_config(args.config)
+        data_dir = os.path.abspath(args.data or config.data_dir)
+        files = check_data(config, data_dir)
+    except (ConfigError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    home = os.path.abspath(args.home)
+    os.makedirs(home, exist_ok=True)
+    return _execute(config, data_dir, files, home, args, {})
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from pipeline import spans
+    from pipeline.config import ConfigError, load_config
+    from pipeline.lock import LockBusy, home_lock
+    from pipeline.preflight import DataError, check_data
+
+    home = os.path.abspath(args.home)
+    try:
+        config = load_config(args.config)
+        data_root = os.path.abspath(args.data or config.data_dir)
+        found = spans.find_spans(data_root)
+    except (ConfigError, spans.SpanError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        with home_lock(home, wait_seconds=args.wait):
+            chosen = spans.newest(found, config.retraining.spans)
+            served_spans, served_model = spans.last_pushed_spans(home)
+            if (
+                config.retraining.skip_without_new_span
+                and served_spans
+                and max(chosen) <= max(served_spans)
+            ):
+                print(
+                    f"no new span since the last pushed model ({served_model}, span "
+                    f"{max(served_spans)}; newest in {data_root} is {max(chosen)}): nothing to do"
+                )
+                return 0
+            staged = spans.stage(found, chosen, home)
+            try:
+                files = check_data(config, staged)
+            except DataError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            print(f"spans {chosen} of {data_root}")
+            return _execute(config, staged, files, home, args, {"spans": chosen})
+    except LockBusy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -131,6 +178,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     )
     kind = "KFP PipelineSpec (schema 2.1.0)" if args.format == "yaml" else "Vertex PipelineJob"
     print(f"wrote {output}: {kind} of pipeline {config.name}, image {args.image}")
+    return 0
+
+
+def cmd_make_spans(args: argparse.Namespace) -> int:
+    from pipeline.config import CONFIG_DIR
+    from pipeline.spans import split_into_spans
+
+    source = args.csv or os.path.join(os.path.dirname(CONFIG_DIR), "data", "taxi", "data.csv")
+    for folder in split_into_spans(source, args.out, args.count):
+        print(f"wrote {folder}")
     return 0
 
 
@@ -214,7 +271,7 @@ def _kfp_options(command: argparse.ArgumentParser, default_config: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline.config import DEFAULT_CONFIG
+    from pipeline.config import DEFAULT_CONFIG, RETRAIN_CONFIG
 
     parser = argparse.ArgumentParser(prog="multihead", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,6 +292,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-cache", action="store_true", help="rerun every component")
     run.set_defaults(func=cmd_run)
+
+    retrain = sub.add_parser(
+        "retrain", help="scheduled retraining on the newest span(s), safe under cron"
+    )
+    retrain.add_argument("--config", default=RETRAIN_CONFIG, help="YAML config")
+    retrain.add_argument("--data", help="folder of span-<N>/ folders of CSV files")
+    retrain.add_argument("--home", default=DEFAULT_HOME, help=f"(default: {DEFAULT_HOME})")
+    retrain.add_argument(
+        "--wait", type=float, default=0, help="seconds to wait for another run's lock (default 0)"
+    )
+    retrain.add_argument("--no-cache", action="store_true", help="rerun every component")
+    retrain.set_defaults(func=cmd_retrain)
+
+    make_spans = sub.add_parser(
+        "make-spans", help="split a CSV (default: the taxi sample) into span-<N> folders"
+    )
+    make_spans.add_argument("--out", required=True, help="folder to write span-1 .. span-N into")
+    make_spans.add_argument("--count", type=int, default=3)
+    make_spans.add_argument("--csv", help="source CSV (default: the bundled taxi sample)")
+    make_spans.set_defaults(func=cmd_make_spans)
 
     from kubeflow.settings import DEFAULT_IMAGE, DEFAULT_PIPELINE_ROOT
 

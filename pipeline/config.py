@@ -34,12 +34,14 @@ __all__ = [
     "load_config",
     "resolve_function",
     "DEFAULT_CONFIG",
+    "RETRAIN_CONFIG",
     "LOSSES",
     "METRICS",
 ]
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 DEFAULT_CONFIG = os.path.join(CONFIG_DIR, "taxi.yaml")
+RETRAIN_CONFIG = os.path.join(CONFIG_DIR, "taxi_retrain.yaml")
 
 Task = Literal["binary", "multiclass", "regression"]
 
@@ -295,6 +297,22 @@ class Baseline(_Strict):
         return self.warm_start or self.compare
 
 
+class Push(_Strict):
+    """allow_signature_change: push a candidate that drops or changes a
+    signature or output of the served model (breaking its clients)."""
+
+    allow_signature_change: bool = False
+
+
+class Retraining(_Strict):
+    """`multihead retrain`: the newest `spans` span folders per run; with
+    skip_without_new_span, a run whose newest span is already served does
+    nothing."""
+
+    spans: PositiveInt = 1
+    skip_without_new_span: bool = True
+
+
 class Evaluation(_Strict):
     """Which heads must pass their thresholds for the model to be pushed."""
 
@@ -310,6 +328,8 @@ class PipelineConfig(_Strict):
     training: Training = Training()
     evaluation: Evaluation = Evaluation()
     baseline: Baseline = Baseline()
+    push: Push = Push()
+    retraining: Retraining = Retraining()
     beam_pipeline_args: list[str] = [
         "--direct_running_mode=in_memory",
         "--direct_num_workers=1",

@@ -109,6 +109,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         serving_dir=serving_base,
+        allow_signature_change=config.push.allow_signature_change,
     )
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,

@@ -18,8 +18,9 @@ from components.pusher.spec import (
     DESTINATION_PROPERTY,
     PUSHED_MODEL_KEY,
     PUSHED_PROPERTY,
+    REFUSED_PROPERTY,
 )
-from components.trainer.spec import MODEL_KEY
+from components.trainer.spec import MODEL_KEY, WARM_START_PROPERTY
 
 RUN_CONTEXT = "pipeline_run"
 PIPELINE_CONTEXT = "pipeline"
@@ -84,6 +85,8 @@ def build_summary(metadata_file: str, pipeline_name: str) -> dict[str, Any]:
     pushed_model = None
     if pushed is not None and _custom(pushed, PUSHED_PROPERTY) == 1:
         pushed_model = _custom(pushed, DESTINATION_PROPERTY)
+    warm = _custom(model, WARM_START_PROPERTY) if model is not None else None
+    served = [h.get("served") for h in heads.values() if h.get("served")]
     return {
         "run_id": run.name,
         "pipeline": pipeline_name,
@@ -91,6 +94,9 @@ def build_summary(metadata_file: str, pipeline_name: str) -> dict[str, Any]:
         "blessed": bool(blessing is not None and _custom(blessing, BLESSED_PROPERTY) == 1),
         "pushed_model": pushed_model,
         "model": model.uri if model is not None else None,
+        "push_refused": _custom(pushed, REFUSED_PROPERTY) if pushed is not None else None,
+        "warm_start": json.loads(warm) if warm else None,
+        "baseline_version": served[0]["version"] if served else None,
     }
 
 
@@ -140,4 +146,10 @@ def format_table(summary: dict[str, Any]) -> str:
             lines += [f"  {reason}" for reason in info["reasons"]]
     lines.append(f"blessed: {'yes' if summary['blessed'] else 'no'}")
     lines.append(f"pushed model: {summary['pushed_model'] or 'none'}")
+    if summary.get("push_refused"):
+        lines.append(summary["push_refused"])
+    if summary.get("warm_start"):
+        warm = summary["warm_start"]
+        lines.append(f"warm start: {', '.join(warm['warm']) or 'no head'}")
+        lines += [f"  {group} started fresh: {why}" for group, why in warm["fresh"].items()]
     return "\n".join(lines)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
+import tensorflow as tf
 from tfx.types import standard_artifacts
 
 from components.evaluator.spec import BLESSED_PROPERTY
@@ -12,25 +14,42 @@ from components.pusher import spec
 from components.pusher.executor import Executor, push, served_versions
 
 
-def make_model(root) -> standard_artifacts.Model:
+def _signature(name: str, dtype: tf.DType):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(examples):
+        return {name: tf.zeros(tf.shape(examples), dtype)}
+
+    return serve.get_concrete_function()
+
+
+def write_saved_model(path: str, outputs: dict[str, tf.DType]) -> None:
+    """A real SavedModel with one signature per output name."""
+    signatures = {name: _signature(name, dtype) for name, dtype in outputs.items()}
+    signatures["serving_default"] = signatures[next(iter(outputs))]
+    tf.saved_model.save(tf.Module(), path, signatures=signatures)
+
+
+def make_model(root, outputs: dict[str, tf.DType] | None = None) -> standard_artifacts.Model:
     model = standard_artifacts.Model()
     model.uri = str(root / "model")
-    serving = root / "model" / "Format-Serving"
-    (serving / "variables").mkdir(parents=True, exist_ok=True)
-    (serving / "saved_model.pb").write_bytes(b"graph-bytes")
-    (serving / "variables" / "variables.index").write_bytes(b"index-bytes")
+    serving = str(root / "model" / "Format-Serving")
+    if os.path.exists(serving):
+        shutil.rmtree(serving)
+    write_saved_model(serving, outputs or {"fare": tf.float32, "tipper": tf.float32})
     return model
 
 
-def run_pusher(root, blessed: int, serving_dir: str) -> standard_artifacts.PushedModel:
+def run_pusher(
+    root, blessed: int, serving_dir: str, outputs=None, allow: int = 0
+) -> standard_artifacts.PushedModel:
     blessing = standard_artifacts.ModelBlessing()
     blessing.set_int_custom_property(BLESSED_PROPERTY, blessed)
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(root / "pushed")
     Executor().Do(
-        {spec.MODEL_KEY: [make_model(root)], spec.BLESSING_KEY: [blessing]},
+        {spec.MODEL_KEY: [make_model(root, outputs)], spec.BLESSING_KEY: [blessing]},
         {spec.PUSHED_MODEL_KEY: [pushed]},
-        {spec.SERVING_DIR_KEY: serving_dir},
+        {spec.SERVING_DIR_KEY: serving_dir, spec.ALLOW_SIGNATURE_CHANGE_KEY: allow},
     )
     return pushed
 
@@ -42,8 +61,9 @@ def test_blessed_model_gets_next_version(tmp_path):
     assert first.get_int_custom_property(spec.VERSION_PROPERTY) == 1
     assert second.get_int_custom_property(spec.VERSION_PROPERTY) == 2
     assert sorted(os.listdir(serving)) == ["1", "2"]  # no temporary left
-    copied = os.path.join(serving, "2", "variables", "variables.index")
-    assert open(copied, "rb").read() == b"index-bytes"
+    copied = os.path.join(serving, "2", "saved_model.pb")
+    source = os.path.join(str(tmp_path), "model", "Format-Serving", "saved_model.pb")
+    assert open(copied, "rb").read() == open(source, "rb").read()
     assert second.get_string_custom_property(spec.DESTINATION_PROPERTY) == os.path.join(
         serving, "2"
     )
@@ -65,7 +85,7 @@ def test_missing_model_is_refused(tmp_path):
 
 def test_failed_copy_leaves_no_version_and_no_temporary(tmp_path):
     source = make_model(tmp_path).uri + "/Format-Serving"
-    os.symlink(str(tmp_path / "gone"), os.path.join(source, "variables", "dangling"))
+    os.symlink(str(tmp_path / "gone"), os.path.join(source, "assets", "dangling"))
     serving = tmp_path / "serving"
     (serving / "1").mkdir(parents=True)
     with pytest.raises(OSError):
@@ -77,3 +97,35 @@ def test_versions_ignore_non_numeric_entries(tmp_path):
     for name in ("3", "10", ".tmp-11-abc", "notes"):
         (tmp_path / name).mkdir()
     assert served_versions(str(tmp_path)) == [3, 10]
+
+
+def test_dropped_signature_is_not_pushed_and_says_why(tmp_path):
+    serving = str(tmp_path / "serving")
+    run_pusher(tmp_path, 1, serving)
+    pushed = run_pusher(tmp_path, 1, serving, outputs={"fare": tf.float32})
+    assert pushed.get_int_custom_property(spec.PUSHED_PROPERTY) == 0
+    reason = pushed.get_string_custom_property(spec.REFUSED_PROPERTY)
+    assert reason == "not pushed: signature 'tipper' is missing (served version 1 has it)"
+    assert served_versions(serving) == [1]
+
+
+def test_changed_output_dtype_is_not_pushed(tmp_path):
+    serving = str(tmp_path / "serving")
+    run_pusher(tmp_path, 1, serving)
+    pushed = run_pusher(tmp_path, 1, serving, outputs={"fare": tf.float32, "tipper": tf.int64})
+    reason = pushed.get_string_custom_property(spec.REFUSED_PROPERTY)
+    assert "output 'tipper' of signature 'tipper' changes from float [-1] to int64 [-1]" in reason
+
+
+def test_signature_change_is_pushed_when_allowed_and_new_heads_always(tmp_path):
+    serving = str(tmp_path / "serving")
+    run_pusher(tmp_path, 1, serving)
+    more = {"fare": tf.float32, "tipper": tf.float32, "seconds": tf.float32}
+    assert (
+        run_pusher(tmp_path, 1, serving, outputs=more).get_int_custom_property(
+            spec.VERSION_PROPERTY
+        )
+        == 2
+    )
+    fewer = run_pusher(tmp_path, 1, serving, outputs={"fare": tf.float32}, allow=1)
+    assert fewer.get_int_custom_property(spec.VERSION_PROPERTY) == 3

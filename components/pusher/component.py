@@ -14,7 +14,9 @@ class MultiHeadPusher(base_component.BaseComponent):
     """Copies a blessed model to `<serving_dir>/<version>/`, atomically.
 
     The version is one more than the largest already there (1 for the
-    first). Nothing is written when the model is not blessed.
+    first). Nothing is written when the model is not blessed, nor when it
+    would drop or change a signature or output of the served model (unless
+    `allow_signature_change`).
     """
 
     SPEC_CLASS = MultiHeadPusherSpec
@@ -25,11 +27,13 @@ class MultiHeadPusher(base_component.BaseComponent):
         model: types.BaseChannel,
         model_blessing: types.BaseChannel,
         serving_dir: str,
+        allow_signature_change: bool = False,
     ):
         spec = MultiHeadPusherSpec(
             model=model,
             model_blessing=model_blessing,
             serving_dir=serving_dir,
+            allow_signature_change=int(allow_signature_change),
             pushed_model=types.Channel(type=standard_artifacts.PushedModel),
         )
         super().__init__(spec=spec)

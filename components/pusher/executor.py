@@ -15,6 +15,7 @@ from tfx.utils import io_utils, path_utils
 
 from components.evaluator.spec import BLESSED_PROPERTY
 from components.pusher import spec
+from components.pusher.compatibility import incompatibilities
 
 TEMP_PREFIX = ".tmp-"
 
@@ -68,6 +69,19 @@ class Executor(base_executor.BaseExecutor):
             pushed.set_int_custom_property(spec.PUSHED_PROPERTY, 0)
             return
         model_dir = path_utils.serving_model_path(model.uri)
+        versions = served_versions(serving_dir)
+        if versions:
+            served = os.path.join(serving_dir, str(versions[-1]))
+            problems = incompatibilities(served, model_dir, f"served version {versions[-1]}")
+            allowed = bool(exec_properties.get(spec.ALLOW_SIGNATURE_CHANGE_KEY))
+            for problem in problems:
+                logging.warning("signature change: %s", problem)
+            if problems and not allowed:
+                reason = "not pushed: " + "; ".join(problems)
+                logging.warning("%s (set push.allow_signature_change to push anyway)", reason)
+                pushed.set_int_custom_property(spec.PUSHED_PROPERTY, 0)
+                pushed.set_string_custom_property(spec.REFUSED_PROPERTY, reason)
+                return
         version, destination = push(model_dir, serving_dir)
         logging.info("pushed %s as version %d: %s", model_dir, version, destination)
         pushed.set_int_custom_property(spec.PUSHED_PROPERTY, 1)

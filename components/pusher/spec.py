@@ -7,17 +7,21 @@ MODEL_KEY = "model"
 BLESSING_KEY = "model_blessing"
 PUSHED_MODEL_KEY = "pushed_model"
 SERVING_DIR_KEY = "serving_dir"
+ALLOW_SIGNATURE_CHANGE_KEY = "allow_signature_change"
 
 # Custom properties of the pushed_model artifact.
 PUSHED_PROPERTY = "pushed"
 DESTINATION_PROPERTY = "pushed_destination"
 VERSION_PROPERTY = "pushed_version"
+REFUSED_PROPERTY = "refused"  # why a blessed model was not pushed
 
 
 class MultiHeadPusherSpec(ComponentSpec):
     PARAMETERS = {
         # <base>/<model_name>: versions go to numbered folders under it.
         SERVING_DIR_KEY: ExecutionParameter(type=str),
+        # 1: push even when signatures or outputs of the served model change.
+        ALLOW_SIGNATURE_CHANGE_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

@@ -21,7 +21,6 @@ from components.trainer import spec  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
 
 REPORT_FILE = "training_report.json"
-WARM_START_PROPERTY = "warm_start"  # JSON: heads warm-started, heads fresh and why
 
 
 class Executor(base_executor.BaseExecutor):
@@ -74,4 +73,6 @@ class Executor(base_executor.BaseExecutor):
         with fileio.open(os.path.join(model.uri, REPORT_FILE), "w") as f:
             f.write(json.dumps(report, indent=2, sort_keys=True))
         if report["warm_start"] is not None:
-            model.set_string_custom_property(WARM_START_PROPERTY, json.dumps(report["warm_start"]))
+            model.set_string_custom_property(
+                spec.WARM_START_PROPERTY, json.dumps(report["warm_start"])
+            )

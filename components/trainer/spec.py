@@ -11,6 +11,8 @@ MODEL_KEY = "model"
 MODEL_RUN_KEY = "model_run"
 CONFIG_KEY = "config"
 CODE_FINGERPRINT_KEY = "code_fingerprint"
+# Custom property of the model: JSON of the heads warm-started, fresh and why.
+WARM_START_PROPERTY = "warm_start"
 
 
 class MultiHeadTrainerSpec(ComponentSpec):

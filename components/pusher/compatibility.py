@@ -1,0 +1,63 @@
+"""Signature compatibility of a candidate with the served model.
+
+Clients depend on signature and output names, dtypes and shapes: a candidate
+that drops or renames a head's signature, or changes an output, would break
+them. New signatures and outputs are fine.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+from tfx.dsl.io import fileio
+
+INTERNAL = "__saved_model_init_op"
+Output = tuple[str, tuple[int, ...] | None]
+
+
+def signature_outputs(model_dir: str) -> dict[str, dict[str, Output]]:
+    """Signature -> output -> (dtype name, shape or None), from saved_model.pb."""
+    proto = saved_model_pb2.SavedModel()
+    with fileio.open(os.path.join(model_dir, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    result = {}
+    for name, signature in proto.meta_graphs[0].signature_def.items():
+        if name == INTERNAL:
+            continue
+        outputs = {}
+        for key, info in signature.outputs.items():
+            shape = None
+            if not info.tensor_shape.unknown_rank:
+                shape = tuple(d.size for d in info.tensor_shape.dim)
+            outputs[key] = (types_pb2.DataType.Name(info.dtype), shape)
+        result[name] = outputs
+    return result
+
+
+def _show(output: Output) -> str:
+    dtype, shape = output
+    dims = "unknown rank" if shape is None else "[" + ", ".join(str(d) for d in shape) + "]"
+    return f"{dtype.removeprefix('DT_').lower()} {dims}"
+
+
+def incompatibilities(served_dir: str, candidate_dir: str, served_label: str) -> list[str]:
+    """What the candidate breaks for clients of the served model, in words."""
+    served = signature_outputs(served_dir)
+    candidate = signature_outputs(candidate_dir)
+    problems = []
+    for name, outputs in sorted(served.items()):
+        if name not in candidate:
+            problems.append(f"signature {name!r} is missing ({served_label} has it)")
+            continue
+        for key, output in sorted(outputs.items()):
+            new = candidate[name].get(key)
+            if new is None:
+                problems.append(f"output {key!r} of signature {name!r} is missing")
+            elif new != output:
+                problems.append(
+                    f"output {key!r} of signature {name!r} changes from "
+                    f"{_show(output)} to {_show(new)}"
+                )
+    return problems
