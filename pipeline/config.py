@@ -150,6 +150,9 @@ class Feature(_Strict):
     numeric: missing values filled (column mean by default), then z-scored.
     categorical: vocabulary of the training split (top_k most frequent),
     plus num_oov_buckets for unseen values; missing values are a category.
+    With hash_buckets, values are hashed into that many buckets instead: no
+    vocabulary, so the encoding stays the same from one data span to the
+    next (what warm starts across spans need).
     bucketized: missing filled like numeric, then quantile buckets.
     """
 
@@ -159,6 +162,16 @@ class Feature(_Strict):
     top_k: PositiveInt | None = None
     num_oov_buckets: int = Field(1, ge=0)
     num_buckets: int = Field(10, ge=2)
+    hash_buckets: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Feature:
+        if self.hash_buckets is not None:
+            if self.type != "categorical":
+                raise ValueError("'hash_buckets' is for categorical features")
+            if self.top_k is not None:
+                raise ValueError("give 'top_k' (vocabulary) or 'hash_buckets', not both")
+        return self
 
 
 class DerivedColumn(_Strict):

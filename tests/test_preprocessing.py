@@ -127,3 +127,29 @@ def test_missing_regression_label_has_zero_weight(transformed):
 def test_multiclass_string_label_uses_declared_classes(transformed):
     np.testing.assert_array_equal(column(transformed, "kind_label"), [0, 1, 1, 0])
     np.testing.assert_array_equal(column(transformed, "kind_weight"), [1, 1, 1, 0])
+
+
+def test_hashed_categorical_is_stable_and_bounded():
+    config = parse_config(
+        {
+            "name": "hash",
+            "features": [{"name": "pay", "type": "categorical", "hash_buckets": 8}],
+            "heads": [
+                {
+                    "name": "fare",
+                    "label": "fare",
+                    "task": "regression",
+                    "label_may_be_missing": True,
+                }
+            ],
+        }
+    )
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(SPEC))
+    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
+        (rows, _), _ = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
+            lambda inputs: preprocessing_fn(inputs, {CONFIG_KEY: config.to_json()})
+        )
+    pay = column(rows, "pay")
+    assert pay[1] == pay[2] and set(pay.tolist()) <= set(range(8))
+    expected = tf.strings.to_hash_bucket_fast(["Cash", "Card", "Card", "Other"], 8).numpy()
+    np.testing.assert_array_equal(pay, expected)

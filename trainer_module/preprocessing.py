@@ -104,6 +104,8 @@ def _transform_feature(feature, value: tf.Tensor) -> tf.Tensor:
             value = tf.where(tf.math.is_nan(value), MISSING_TOKEN, text)
         else:
             value = tf.where(tf.equal(value, ""), MISSING_TOKEN, value)
+        if feature.hash_buckets:
+            return tf.strings.to_hash_bucket_fast(value, feature.hash_buckets)
         return tft.compute_and_apply_vocabulary(
             value,
             top_k=feature.top_k,

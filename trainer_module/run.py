@@ -40,6 +40,8 @@ def input_columns(config: PipelineConfig, tft_output: tft.TFTransformOutput) -> 
             columns.append(InputColumn(feature.name))
         elif feature.type == "bucketized":
             columns.append(InputColumn(feature.name, feature.num_buckets))
+        elif feature.hash_buckets:
+            columns.append(InputColumn(feature.name, feature.hash_buckets))
         else:
             size = tft_output.num_buckets_for_transformed_feature(feature.name)
             columns.append(InputColumn(feature.name, int(size)))

@@ -1,0 +1,169 @@
+"""Scheduled retraining end to end: three `multihead retrain` runs over spans.
+
+Run 1 (span-1) pushes v1. A run on the same span does nothing. A run on
+span-2 killed halfway leaves v1 served; the next one warm-starts from v1, is
+compared with it head by head and pushes v2. Run 3, on a span whose tips are
+shuffled (so big_tipper labels are noise), is refused by name and v2 stays.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from pipeline.config import RETRAIN_CONFIG
+from tests.conftest import TAXI_CSV
+
+pytestmark = pytest.mark.e2e
+ROWS = 3000
+
+
+def write_span(root, number: int, start: int, shuffle_tips: bool = False) -> None:
+    with open(TAXI_CSV, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = list(reader)[start : start + ROWS]
+    if shuffle_tips:
+        tips = header.index("tips")
+        values = [row[tips] for row in rows]
+        random.Random(0).shuffle(values)
+        for row, value in zip(rows, values, strict=True):
+            row[tips] = value
+    folder = root / f"span-{number}"
+    folder.mkdir()
+    with open(folder / "data.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def retrain_command(config: str, data, home: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "retrain",
+        "--config",
+        config,
+        "--data",
+        str(data),
+        "--home",
+        home,
+    ]
+
+
+def retrain(config: str, data, home: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        retrain_command(config, data, home), capture_output=True, text=True, timeout=900
+    )
+
+
+def kill_when(config: str, data, home: str, marker: str) -> str:
+    """Starts a retrain, kills it (SIGKILL) once `marker` is printed."""
+    process = subprocess.Popen(
+        retrain_command(config, data, home), stdout=subprocess.PIPE, text=True
+    )
+    seen = []
+    deadline = time.monotonic() + 600
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return "".join(seen)
+
+
+def summary(home: str) -> dict:
+    with open(os.path.join(home, "runs", "latest.json")) as f:
+        return json.load(f)
+
+
+def served(home: str) -> list[str]:
+    return sorted(os.listdir(os.path.join(home, "serving", "taxi-multihead")))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("retrain")
+    data = root / "spans"
+    data.mkdir()
+    home = str(root / "home")
+    with open(RETRAIN_CONFIG) as f:
+        raw = yaml.safe_load(f)
+    raw["training"]["steps"] = 300
+    raw["heads"][0]["thresholds"] = {"auc": {"lower": 0.6, "max_worse": 0.05}}
+    raw["heads"][1]["thresholds"] = {"mean_absolute_error": {"max_worse_relative": 0.3}}
+    raw["heads"][2]["thresholds"] = {"mean_absolute_error": {"max_worse_relative": 0.3}}
+    config = str(root / "retrain.yaml")
+    with open(config, "w") as f:
+        yaml.safe_dump(raw, f)
+
+    result = {}
+    write_span(data, 1, 0)
+    result["first"] = (retrain(config, data, home), summary(home))
+    result["again"] = retrain(config, data, home)
+    write_span(data, 2, ROWS)
+    result["killed"] = (kill_when(config, data, home, "[MultiHeadTrainer] started"), served(home))
+    result["second"] = (retrain(config, data, home), summary(home))
+    write_span(data, 3, 2 * ROWS, shuffle_tips=True)
+    result["third"] = (retrain(config, data, home), summary(home))
+    result["home"] = home
+    return result
+
+
+def test_first_run_pushes_v1_from_span_1(runs):
+    process, first = runs["first"]
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert first["spans"] == [1]
+    assert first["pushed_model"].endswith(os.path.join("taxi-multihead", "1"))
+    assert first["warm_start"] is None and first["baseline_version"] is None
+
+
+def test_run_without_new_span_does_nothing(runs):
+    again = runs["again"]
+    assert again.returncode == 0
+    assert "no new span since the last pushed model" in again.stdout
+    assert "[Transform]" not in again.stdout
+
+
+def test_killed_run_leaves_served_model_untouched(runs):
+    output, served_then = runs["killed"]
+    assert "[MultiHeadTrainer] started" in output
+    assert served_then == ["1"]
+
+
+def test_second_run_warm_starts_compares_and_pushes_v2(runs):
+    process, second = runs["second"]
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert second["spans"] == [2]
+    assert second["warm_start"] == {"warm": ["big_tipper", "fare", "trip_seconds"], "fresh": {}}
+    assert second["baseline_version"] == 1
+    for head, verdict in second["heads"].items():
+        assert verdict["verdict"] == "pass", verdict["reasons"]
+        assert verdict["served"]["version"] == 1
+        assert verdict["served"]["metrics"], head
+    assert any("vs served v1" in r for r in second["heads"]["big_tipper"]["reasons"])
+    assert second["pushed_model"].endswith(os.path.join("taxi-multihead", "2"))
+
+
+def test_third_run_with_noise_labels_is_refused_by_name(runs):
+    process, third = runs["third"]
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert third["spans"] == [3]
+    assert third["blessed"] is False and third["pushed_model"] is None
+    verdict = third["heads"]["big_tipper"]
+    assert verdict["verdict"] == "fail"
+    assert any(r.startswith("big_tipper: auc ") and "vs served v2" in r for r in verdict["reasons"])
+    assert third["heads"]["fare"]["verdict"] == "pass"
+    assert "big_tipper: auc" in process.stdout
+    assert served(runs["home"]) == ["1", "2"]
