@@ -116,3 +116,24 @@ def test_json_output_is_a_vertex_pipeline_job(tmp_path):
 def test_bad_output_extension(tmp_path):
     with pytest.raises(ValueError, match="must end in .yaml or .json"):
         compile_pipeline(load_config(), str(tmp_path / "p.txt"))
+
+
+def test_retraining_pipeline_finds_the_served_model_without_resolvers(tmp_path):
+    from pipeline.config import RETRAIN_CONFIG
+
+    path = compile_pipeline(load_config(RETRAIN_CONFIG), str(tmp_path / "r.yaml"), image=IMAGE)
+    spec = kfp.components.load_component_from_file(path).pipeline_spec
+    tasks = spec.root.dag.tasks
+    assert "ServedModelLookup" in tasks
+    assert not any("resolver" in name.lower() for name in tasks)
+    # What is served changes between runs with the same inputs: never cached.
+    assert not tasks["ServedModelLookup"].caching_options.enable_cache
+    assert tasks["MultiHeadTrainer"].caching_options.enable_cache
+    lookup = tasks["ServedModelLookup"].inputs.parameters["serving_dir"]
+    assert lookup.component_input_parameter == "serving-root"
+    for consumer, key in (
+        ("MultiHeadTrainer", "base_model"),
+        ("MultiHeadEvaluator", "baseline_model"),
+    ):
+        source = tasks[consumer].inputs.artifacts[key].task_output_artifact
+        assert source.producer_task == "ServedModelLookup"
