@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint format lock clean
+.PHONY: setup run test test-fast lint format lock clean bench bench-serving bench-quality bench-training
 
 setup: $(STAMP)
 
@@ -35,6 +35,19 @@ format: $(STAMP)
 # Re-resolve the pinned set from pyproject.toml's direct pins.
 lock: $(STAMP)
 	@bash scripts/lock.sh $(VENV)
+
+# Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
+# measured side by side. They share one pipeline run under .bench/.
+bench: bench-serving bench-quality bench-training
+
+bench-serving: $(STAMP)
+	$(PY) -m bench.serving $(ARGS)
+
+bench-quality: $(STAMP)
+	$(PY) -m bench.quality $(ARGS)
+
+bench-training: $(STAMP)
+	$(PY) -m bench.training $(ARGS)
 
 clean:
 	rm -rf $(VENV) .multihead

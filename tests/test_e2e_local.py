@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -115,6 +116,7 @@ def runs(tmp_path_factory):
     fourth = multihead(write_config(root / "broken.yaml", broken, auc_lower=0.6), home)
     return {
         "home": home,
+        "config": lenient,
         "data": str(data),
         "first": (first, *after_first),
         "second": (second, *after_second),
@@ -230,3 +232,18 @@ def test_missing_labels_stop_training_and_keep_what_was_pushed(runs):
     assert "label_may_be_missing is false" in result.stderr
     assert latest == third  # the summary of the last good run is kept
     assert os.listdir(os.path.join(runs["home"], "serving", "taxi-multihead")) == ["1"]
+
+
+def test_benchmark_smoke(runs):
+    """Short runs of the serving and quality benchmarks, so they cannot rot."""
+    from bench import quality, serving
+
+    lines = serving.run(runs["home"], calls=3, steps=5, config_path=runs["config"])
+    assert len(lines) == 8
+    assert all(
+        re.fullmatch(r"RESULT serving \S+=[-\d.e+]+ target=\S+ (met|missed)", x) for x in lines
+    )
+    outcome = quality.run(runs["home"], seeds=1, steps=20, config_path=runs["config"])
+    assert set(outcome["scores"]) == {"disjoint", "single", "joint_backbone", "disjoint_backbone"}
+    assert outcome["scores"]["disjoint"]["big_tipper"][0] > 0.5
+    assert len(outcome["results"]) == 3

@@ -98,12 +98,6 @@ class MultiHeadTrainer:
         self._step = tf.function(self._train_step)
         self._eval = tf.function(self._eval_losses)
 
-    def head_var_list(self, name: str) -> list[tf.Variable]:
-        variables = self.model.head_variables(name)
-        if self.backbone_update == "per_head":
-            variables += self.model.backbone_variables()
-        return variables
-
     def _losses(self, batch: Batch, training: bool) -> dict[str, tf.Tensor]:
         features, labels, weights = batch
         outputs = self.model(features, training=training)
@@ -123,10 +117,21 @@ class MultiHeadTrainer:
             self.optimizers["__joint__"].apply_gradients(zip(grads, variables, strict=True))
             return losses
         # Disjoint: every gradient is taken at the same point before any update.
-        updates = []
+        # Towers are disjoint, so the gradient of the summed loss with respect
+        # to a tower is exactly the gradient of that head's own loss: one
+        # backward pass serves every tower.
+        head_vars = {h.name: self.model.head_variables(h.name) for h in self.heads}
+        flat = [v for h in self.heads for v in head_vars[h.name]]
+        flat_grads = tape.gradient(total, flat)
+        updates, start = [], 0
         for head in self.heads:
-            variables = self.head_var_list(head.name)
-            grads = tape.gradient(scaled[head.name], variables)
+            count = len(head_vars[head.name])
+            grads, variables = flat_grads[start : start + count], head_vars[head.name]
+            start += count
+            if self.backbone_update == "per_head":
+                backbone = self.model.backbone_variables()
+                grads = grads + tape.gradient(scaled[head.name], backbone)
+                variables = variables + backbone
             updates.append((self.optimizers[head.name], grads, variables))
         if self.backbone_update == "backbone_optimizer":
             variables = self.model.backbone_variables()
@@ -154,7 +159,9 @@ class MultiHeadTrainer:
         """Runs `steps` updates; stops with NonFiniteLossError naming the head."""
         result = StepResult(0, {})
         for step in range(1, steps + 1):
-            losses = {k: float(v) for k, v in self.step(next(batches)).items()}
+            out = self.step(next(batches))
+            # One host sync per step for all heads' losses.
+            losses = dict(zip(out, tf.stack(list(out.values())).numpy().tolist(), strict=True))
             for name, value in losses.items():
                 if not math.isfinite(value):
                     raise NonFiniteLossError(

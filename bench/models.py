@@ -1,0 +1,101 @@
+"""Models trained in-process on one pipeline run's transformed data."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from sklearn.metrics import roc_auc_score
+
+from bench.common import Prepared, Timer
+from pipeline.config import PipelineConfig
+from trainer_module import data
+from trainer_module.model import MultiHeadModel, build_model
+from trainer_module.run import input_columns, seed_everything, set_label_scales
+from trainer_module.training import MultiHeadTrainer
+
+
+def variant(config: PipelineConfig, heads: list[str] | None = None, **training) -> PipelineConfig:
+    """A copy of `config` with only `heads` and training fields changed."""
+    raw = config.model_dump()
+    if heads is not None:
+        raw["heads"] = [h for h in raw["heads"] if h["name"] in heads]
+    raw["training"].update(training)
+    return PipelineConfig.model_validate(raw)
+
+
+class Workbench:
+    """The transformed taxi data, ready for training runs."""
+
+    def __init__(self, prep: Prepared):
+        self.prep = prep
+        self.tft_output = tft.TFTransformOutput(prep.transform_graph)
+        self.spec = self.tft_output.transformed_feature_spec()
+        self.train_files = data.split_files(prep.transformed_examples, "train")
+        self.eval_files = data.split_files(prep.transformed_examples, "eval")
+        scan = data.make_dataset(
+            self.train_files, self.spec, prep.config, 4096, shuffle=False, repeat=False
+        )
+        self.stats = data.scan_labels(scan, prep.config.heads)
+
+    def batches(self, config: PipelineConfig, seed: int):
+        return iter(
+            data.make_dataset(
+                self.train_files,
+                self.spec,
+                config,
+                config.training.batch_size,
+                shuffle=True,
+                repeat=True,
+                seed=seed,
+            )
+        )
+
+    def model(self, config: PipelineConfig) -> MultiHeadModel:
+        seed_everything(config.training.seed)
+        model = build_model(config, input_columns(config, self.tft_output))
+        set_label_scales(model, self.stats)
+        return model
+
+    def train(self, config: PipelineConfig, steps: int) -> tuple[MultiHeadModel, float]:
+        model = self.model(config)
+        trainer = MultiHeadTrainer(model, config)
+        batches = self.batches(config, config.training.seed)
+        with Timer() as timer:
+            trainer.fit(batches, steps)
+        return model, timer.seconds
+
+    def evaluate(self, model: MultiHeadModel, config: PipelineConfig) -> dict[str, dict]:
+        """AUC of binary heads, MAE of regression heads, on the eval split."""
+        dataset = data.make_dataset(
+            self.eval_files, self.spec, config, 1024, shuffle=False, repeat=False
+        )
+        outputs: dict[str, list] = {h.name: [] for h in config.heads}
+        labels: dict[str, list] = {h.name: [] for h in config.heads}
+        weights: dict[str, list] = {h.name: [] for h in config.heads}
+        for features, label, weight in dataset:
+            raw = model(features)
+            for head in config.heads:
+                outputs[head.name].append(raw[head.name].numpy())
+                labels[head.name].append(label[head.name].numpy())
+                weights[head.name].append(weight[head.name].numpy())
+        result = {}
+        for head in config.heads:
+            out = np.concatenate(outputs[head.name])
+            y = np.concatenate(labels[head.name])
+            keep = np.concatenate(weights[head.name]) > 0
+            if head.task == "binary":
+                result[head.name] = {"auc": float(roc_auc_score(y[keep], out[keep]))}
+            else:
+                mae = float(np.mean(np.abs(out[keep] - y[keep])))
+                result[head.name] = {"mean_absolute_error": mae}
+        return result
+
+
+def head_metric(head_task: str) -> tuple[str, bool]:
+    """The metric a benchmark reports for a head, and whether higher is better."""
+    return ("auc", True) if head_task == "binary" else ("mean_absolute_error", False)
+
+
+def to_tensor_examples(serialized: list[bytes]) -> tf.Tensor:
+    return tf.constant(serialized)
