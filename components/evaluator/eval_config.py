@@ -47,15 +47,24 @@ def build_eval_config(config: PipelineConfig, with_baseline: bool = False) -> tf
     """
     outputs = {head.name: evaluated_output(head) for head in config.heads}
 
+    # TFMA sees a model with a single output as a single-output model: its
+    # label, weight and metrics are then not keyed by output name.
+    single = len(config.heads) == 1 and outputs[config.heads[0].name] == config.heads[0].name
+
     def model_spec(name: str, is_baseline: bool) -> tfma.ModelSpec:
-        return tfma.ModelSpec(
+        spec = tfma.ModelSpec(
             name=name,
             is_baseline=is_baseline,
             signature_name=SERVING_SIGNATURE,
             preprocessing_function_names=[TRANSFORM_SIGNATURE],
-            label_keys={outputs[h.name]: h.label_key for h in config.heads},
-            example_weight_keys={outputs[h.name]: h.weight_key for h in config.heads},
         )
+        if single:
+            spec.label_key = config.heads[0].label_key
+            spec.example_weight_key = config.heads[0].weight_key
+        else:
+            spec.label_keys.update({outputs[h.name]: h.label_key for h in config.heads})
+            spec.example_weight_keys.update({outputs[h.name]: h.weight_key for h in config.heads})
+        return spec
 
     model_specs = [model_spec(CANDIDATE, False)]
     if with_baseline:
@@ -70,7 +79,8 @@ def build_eval_config(config: PipelineConfig, with_baseline: bool = False) -> tf
                 if threshold.ByteSize():
                     metric_config.threshold.CopyFrom(threshold)
             metrics.append(metric_config)
-        metrics_specs.append(tfma.MetricsSpec(output_names=[outputs[head.name]], metrics=metrics))
+        output_names = [] if single else [outputs[head.name]]
+        metrics_specs.append(tfma.MetricsSpec(output_names=output_names, metrics=metrics))
     return tfma.EvalConfig(
         model_specs=model_specs,
         slicing_specs=[tfma.SlicingSpec()],

@@ -23,6 +23,7 @@ from components.evaluator.verdicts import is_blessed, verdicts  # noqa: E402
 from components.served_model.executor import is_found  # noqa: E402
 from components.served_model.spec import VERSION_PROPERTY  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
+from trainer_module.model import evaluated_output  # noqa: E402
 
 EVAL_SPLIT = "eval"
 
@@ -49,6 +50,13 @@ def read_metrics(output_path: str) -> dict[str, dict[str, dict[str, float]]]:
             by_output = result.setdefault(key.model_name, {})
             by_output.setdefault(key.output_name, {})[key.name] = _value(item.value)
     return result
+
+
+def by_output(values: dict, config: PipelineConfig) -> dict:
+    """Keys TFMA's '' (a single-output model) by the head's output name."""
+    if "" in values and len(config.heads) == 1:
+        values = {**values, evaluated_output(config.heads[0]): values[""]}
+    return values
 
 
 def read_failures(output_path: str) -> dict[str, set[str]]:
@@ -124,9 +132,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         candidate = metrics.get(CANDIDATE) or metrics.get("", {})
         head_verdicts = verdicts(
             config,
-            candidate,
-            read_failures(evaluation.uri),
-            metrics.get(BASELINE, {}) if served is not None else None,
+            by_output(candidate, config),
+            by_output(read_failures(evaluation.uri), config),
+            by_output(metrics.get(BASELINE, {}), config) if served is not None else None,
             served_version,
         )
         blessed = is_blessed(config, head_verdicts)
