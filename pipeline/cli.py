@@ -14,11 +14,14 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 DEFAULT_HOME = ".multihead"
+PROJECT_PACKAGES = {"pipeline", "components", "trainer_module", "kubeflow"}
 
 # google.api_core warns on every import under Python 3.10, which TFX 1.16 needs.
 warnings.filterwarnings(
     "ignore", message="You are using a non-supported Python version", category=FutureWarning
 )
+# Deprecation notices of Google client libraries that TFX imports; not ours to act on.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
 
 def _setup_logging(home: str) -> tuple[str, object]:
@@ -176,6 +179,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
         data_root=args.data,
         serving_root=args.serving_root,
     )
+    from pipeline.config import resolve_function
+
+    for column in config.derived:
+        module = resolve_function(column.function).__module__
+        if module.split(".")[0] not in PROJECT_PACKAGES:
+            print(
+                f"note: derived column {column.name!r} calls {module}, which is not part of "
+                "this project: install it in the image too (extend kubeflow/Dockerfile)",
+                file=sys.stderr,
+            )
     kind = "KFP PipelineSpec (schema 2.1.0)" if args.format == "yaml" else "Vertex PipelineJob"
     print(f"wrote {output}: {kind} of pipeline {config.name}, image {args.image}")
     return 0

@@ -82,6 +82,9 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
+        # StatisticsGen already describes the raw data; pre/post-transform
+        # statistics would be a third and fourth pass over it.
+        disable_statistics=True,
         custom_config={
             CONFIG_KEY: config.transform_view().to_json(),
             "code_fingerprint": fingerprint,

@@ -7,33 +7,7 @@ them. New signatures and outputs are fine.
 
 from __future__ import annotations
 
-import os
-
-from tensorflow.core.framework import types_pb2
-from tensorflow.core.protobuf import saved_model_pb2
-from tfx.dsl.io import fileio
-
-INTERNAL = "__saved_model_init_op"
-Output = tuple[str, tuple[int, ...] | None]
-
-
-def signature_outputs(model_dir: str) -> dict[str, dict[str, Output]]:
-    """Signature -> output -> (dtype name, shape or None), from saved_model.pb."""
-    proto = saved_model_pb2.SavedModel()
-    with fileio.open(os.path.join(model_dir, "saved_model.pb"), "rb") as f:
-        proto.ParseFromString(f.read())
-    result = {}
-    for name, signature in proto.meta_graphs[0].signature_def.items():
-        if name == INTERNAL:
-            continue
-        outputs = {}
-        for key, info in signature.outputs.items():
-            shape = None
-            if not info.tensor_shape.unknown_rank:
-                shape = tuple(d.size for d in info.tensor_shape.dim)
-            outputs[key] = (types_pb2.DataType.Name(info.dtype), shape)
-        result[name] = outputs
-    return result
+from trainer_module.export import Output, signature_outputs
 
 
 def _show(output: Output) -> str:
