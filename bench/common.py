@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import statistics
@@ -15,7 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config  # noqa: E402
 
-__all__ = ["DEFAULT_CONFIG", "Prepared", "prepare", "result"]
+__all__ = ["DEFAULT_CONFIG", "Prepared", "prepare", "result", "save"]
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 BENCH_HOME = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".bench")
 
@@ -85,3 +87,17 @@ class Timer:
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def save(name: str, outcome: dict, smoke: bool) -> None:
+    """Writes bench/results/<name>.json (not for smoke runs) for bench.plot."""
+    if smoke:
+        return
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    outcome = {
+        **outcome,
+        "machine": machine(),
+        "command": " ".join(["python", "-m", f"bench.{name}", *sys.argv[1:]]),
+    }
+    with open(os.path.join(RESULTS_DIR, f"{name}.json"), "w") as f:
+        json.dump(outcome, f, indent=2, sort_keys=True)

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from bench.common import BENCH_HOME, machine, result
+from bench.common import BENCH_HOME, machine, result, save
 from pipeline.config import DEFAULT_CONFIG, load_config
 
 
@@ -49,7 +49,7 @@ def run_stock(heads: list[str], data_dir: str, home: str, name: str) -> None:
     tfx.orchestration.LocalDagRunner().run(stock_pipeline(config, heads, data_dir, home, name))
 
 
-def run(data_dir: str, work: str) -> list[str]:
+def run(data_dir: str, work: str) -> dict:
     config = load_config(DEFAULT_CONFIG)
     heads = [h.name for h in config.heads]
     shutil.rmtree(work, ignore_errors=True)
@@ -93,7 +93,8 @@ def run(data_dir: str, work: str) -> list[str]:
         cpu = totals["ours"][1] / totals[other][1]
         lines.append(result("pipelines", f"wall_vs_{other}", wall, f"<={target}", wall <= target))
         lines.append(result("pipelines", f"cpu_vs_{other}", cpu, f"<={target}", cpu <= target))
-    return lines
+    figures = {k: {"wall_s": w, "cpu_s": c} for k, (w, c) in totals.items()}
+    return {"figures": figures, "results": lines}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             heads, args.data, args.home, "stock-" + "-".join(h.replace("_", "-") for h in heads)
         )
         return 0
-    run(args.data, args.home)
+    save("pipelines", run(args.data, args.home), smoke=False)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Benchmark 3, quality: each disjoint head vs the same head trained alone, and
 vs joint (summed-loss) training, over several seeds.
 
-    python -m bench.quality [--seeds 3] [--steps 1000] [--smoke]
+    python -m bench.quality [--seeds 3] [--steps N] [--smoke]
 
 Variants, each on the same transformed taxi data and input pipeline:
   disjoint        the three heads, own towers, own optimizers (the default)
@@ -15,10 +15,9 @@ Target: every disjoint head within 1% (relative) of its single-task model.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 
-from bench.common import BENCH_HOME, DEFAULT_CONFIG, machine, prepare, result
+from bench.common import BENCH_HOME, DEFAULT_CONFIG, machine, prepare, result, save
 from bench.models import Workbench, head_metric, variant
 
 BACKBONE = {"layers": [128, 64], "update": "per_head"}
@@ -80,15 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", default=BENCH_HOME)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, help="training steps (default: the config's)")
     parser.add_argument("--smoke", action="store_true", help="1 seed, 30 steps")
-    parser.add_argument("--json", help="write the scores here")
     args = parser.parse_args(argv)
-    seeds, steps = (1, 30) if args.smoke else (args.seeds, args.steps)
-    outcome = run(args.home, seeds, steps)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(outcome, f, indent=2)
+    from pipeline.config import load_config
+
+    default_steps = load_config(DEFAULT_CONFIG).training.steps
+    seeds, steps = (1, 30) if args.smoke else (args.seeds, args.steps or default_steps)
+    save("quality", run(args.home, seeds, steps), args.smoke)
     return 0
 
 

@@ -20,7 +20,7 @@ import time
 
 import tensorflow as tf
 
-from bench.common import BENCH_HOME, DEFAULT_CONFIG, machine, percentile, prepare, result
+from bench.common import BENCH_HOME, DEFAULT_CONFIG, machine, percentile, prepare, result, save
 from bench.models import Workbench, variant
 from trainer_module.export import export
 
@@ -49,7 +49,7 @@ def build_models(bench: Workbench, folder: str, steps: int) -> dict[str, str]:
     return paths
 
 
-def run(home: str, calls: int, steps: int, config_path: str = DEFAULT_CONFIG) -> list[str]:
+def run(home: str, calls: int, steps: int, config_path: str = DEFAULT_CONFIG) -> dict:
     bench = Workbench(prepare(home, config_path))
     heads = [h.name for h in bench.prep.config.heads]
     paths = build_models(bench, os.path.join(home, "bench-serving", f"steps{steps}"), steps)
@@ -58,7 +58,7 @@ def run(home: str, calls: int, steps: int, config_path: str = DEFAULT_CONFIG) ->
         for name, path in paths.items()
     }
     records = raw_examples(bench.prep, 256)
-    lines = []
+    lines, figures = [], {}
     print(f"\nserving, {calls} calls per batch size, K={len(heads)}, {machine()}")
     for batch in (1, 256):
         examples = tf.constant(records[:batch])
@@ -85,6 +85,7 @@ def run(home: str, calls: int, steps: int, config_path: str = DEFAULT_CONFIG) ->
                 f"  batch {batch:>3} {name:<10} p50 {p50[name]:8.3f} ms  p99 {p99[name]:8.3f} ms  "
                 f"{throughput[name]:10.0f} examples/s"
             )
+        figures[f"batch_{batch}"] = {"p50_ms": p50, "p99_ms": p99, "examples_per_s": throughput}
         ratio = p50["multi"] / p50["k_models"]
         lines.append(result("serving", f"b{batch}_p50_vs_k_models", ratio, "<=0.35", ratio <= 0.35))
         ratio = p99["multi"] / p99["k_models"]
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="20 calls, models of 20 steps")
     args = parser.parse_args(argv)
     calls, steps = (20, 20) if args.smoke else (args.calls, args.steps)
-    run(args.home, calls, steps)
+    save("serving", run(args.home, calls, steps), args.smoke)
     return 0
 
 

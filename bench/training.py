@@ -15,7 +15,7 @@ import argparse
 
 import tf_keras
 
-from bench.common import BENCH_HOME, DEFAULT_CONFIG, Timer, machine, median, prepare, result
+from bench.common import BENCH_HOME, DEFAULT_CONFIG, Timer, machine, median, prepare, result, save
 from bench.models import Workbench, variant
 from trainer_module.training import MultiHeadTrainer, masked_loss
 
@@ -63,7 +63,7 @@ def tf_ones_like(x):
     return tf.ones_like(x)
 
 
-def run(home: str, steps: int, rounds: int, config_path: str = DEFAULT_CONFIG) -> list[str]:
+def run(home: str, steps: int, rounds: int, config_path: str = DEFAULT_CONFIG) -> dict:
     bench = Workbench(prepare(home, config_path))
     config = bench.prep.config
     batch = config.training.batch_size
@@ -100,10 +100,11 @@ def run(home: str, steps: int, rounds: int, config_path: str = DEFAULT_CONFIG) -
         print(f"  {name:<9} {micros:8.2f} us/example (median of {times[name]})")
     vs_joint = per_example["disjoint"] / per_example["joint"]
     vs_single = per_example["disjoint"] / per_example["single"]
-    return [
+    lines = [
         result("training", "disjoint_vs_joint", vs_joint, "<=1.10", vs_joint <= 1.10),
         result("training", "disjoint_vs_one_single_head_fit", vs_single, "<=1.3", vs_single <= 1.3),
     ]
+    return {"figures": {"us_per_example": per_example}, "results": lines}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="20 steps, 1 round")
     args = parser.parse_args(argv)
     steps, rounds = (20, 1) if args.smoke else (args.steps, args.rounds)
-    run(args.home, steps, rounds)
+    save("training", run(args.home, steps, rounds), args.smoke)
     return 0
 
 

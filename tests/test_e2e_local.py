@@ -238,7 +238,7 @@ def test_benchmark_smoke(runs):
     """Short runs of the serving and quality benchmarks, so they cannot rot."""
     from bench import quality, serving
 
-    lines = serving.run(runs["home"], calls=3, steps=5, config_path=runs["config"])
+    lines = serving.run(runs["home"], calls=3, steps=5, config_path=runs["config"])["results"]
     assert len(lines) == 8
     assert all(
         re.fullmatch(r"RESULT serving \S+=[-\d.e+]+ target=\S+ (met|missed)", x) for x in lines

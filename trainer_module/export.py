@@ -28,6 +28,7 @@ from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
 from tfx.dsl.io import fileio  # noqa: E402
 
 from pipeline.config import PipelineConfig  # noqa: E402
+from trainer_module.fused import FusedTowers, can_fuse  # noqa: E402
 from trainer_module.model import MultiHeadModel, predictions  # noqa: E402
 
 TRANSFORM_SIGNATURE = "transform_features"
@@ -63,6 +64,7 @@ class ServingModule(tf.Module):
         self._serving_spec = {k: v for k, v in raw_spec.items() if k in serving_columns}
         self._raw_spec = raw_spec
         self._heads = list(config.heads)
+        self.fused = FusedTowers(model, self._heads) if can_fuse(model, self._heads) else None
 
     def _transformed(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
         parsed = tf.io.parse_example(examples, self._serving_spec)
@@ -72,6 +74,14 @@ class ServingModule(tf.Module):
         features = self._transformed(examples)
         shared = self.model.shared(features)
         result: dict[str, tf.Tensor] = {}
+        if self.fused is not None and len(head_names) == len(self._heads):
+            for head, raw in zip(self._heads, self.fused(shared), strict=True):
+                if head.output_size == 1:
+                    raw = tf.reshape(raw, [-1])
+                if head.name in self.model.scales:
+                    raw = self.model.scales[head.name](raw)
+                result.update(predictions(head, raw))
+            return result
         for head in self._heads:
             if head.name in head_names:
                 result.update(predictions(head, self.model.head_output(head.name, shared)))
