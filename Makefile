@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint format lock clean bench bench-serving bench-quality bench-training
+.PHONY: setup run test test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-plot
 
 setup: $(STAMP)
 
@@ -38,7 +38,13 @@ lock: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
 # measured side by side. They share one pipeline run under .bench/.
-bench: bench-serving bench-quality bench-training
+bench: bench-pipelines bench-serving bench-quality bench-training bench-plot
+
+bench-pipelines: $(STAMP)
+	$(PY) -m bench.pipelines $(ARGS)
+
+bench-plot: $(STAMP)
+	$(PY) -m bench.plot
 
 bench-serving: $(STAMP)
 	$(PY) -m bench.serving $(ARGS)

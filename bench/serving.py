@@ -96,7 +96,7 @@ def run(home: str, calls: int, steps: int, config_path: str = DEFAULT_CONFIG) ->
         lines.append(
             result("serving", f"b{batch}_p50_vs_one_single", ratio, "<=1.10", ratio <= 1.10)
         )
-    return lines
+    return {"figures": figures, "results": lines}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -217,7 +217,11 @@ def test_pushed_model_head_signatures_match_serving_default(runs):
     for head in HEADS:
         alone = loaded.signatures[head](examples=examples)
         assert sorted(alone) == [head]
-        np.testing.assert_array_equal(alone[head].numpy(), everything[head].numpy())
+        # serving_default runs the towers fused (one matmul per depth): the
+        # same numbers up to float32 rounding.
+        np.testing.assert_allclose(
+            alone[head].numpy(), everything[head].numpy(), rtol=1e-5, atol=1e-6
+        )
     probabilities = everything["big_tipper"].numpy()
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
     assert everything["fare"].numpy().mean() > 1.0  # dollars, not z-scores
