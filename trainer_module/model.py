@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zlib
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -93,8 +94,10 @@ class MultiHeadModel(tf_keras.Model):
             )
         self.towers = {}
         self.scales = {}
-        for index, head in enumerate(heads):
-            head_seed = seed + 1000 * (index + 1)
+        for head in heads:
+            # Seeded by name, not position: a head starts from the same weights
+            # whatever other heads the model has (or none: a single-task model).
+            head_seed = seed + zlib.crc32(head.name.encode()) % 1_000_000
             layers = [
                 tf_keras.layers.Dense(
                     units,
