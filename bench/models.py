@@ -38,18 +38,20 @@ class Workbench:
         )
         self.stats = data.scan_labels(scan, prep.config.heads)
 
-    def batches(self, config: PipelineConfig, seed: int):
-        return iter(
-            data.make_dataset(
-                self.train_files,
-                self.spec,
-                config,
-                config.training.batch_size,
-                shuffle=True,
-                repeat=True,
-                seed=seed,
-            )
+    def dataset(self, config: PipelineConfig, seed: int):
+        """The trainer's input pipeline: shuffled, repeated training batches."""
+        return data.make_dataset(
+            self.train_files,
+            self.spec,
+            config,
+            config.training.batch_size,
+            shuffle=True,
+            repeat=True,
+            seed=seed,
         )
+
+    def batches(self, config: PipelineConfig, seed: int):
+        return iter(self.dataset(config, seed))
 
     def model(self, config: PipelineConfig) -> MultiHeadModel:
         seed_everything(config.training.seed)

@@ -43,17 +43,9 @@ def stock_keras_fit(bench: Workbench, head_name: str):
 
     keras_model.compile(optimizer=tf_keras.optimizers.Adam(head.optimizer.learning_rate), loss=loss)
     # The same input pipeline, mapped to (features, label) in tf.data.
-    from trainer_module import data
-
-    dataset = data.make_dataset(
-        bench.train_files,
-        bench.spec,
-        config,
-        config.training.batch_size,
-        shuffle=True,
-        repeat=True,
-        seed=config.training.seed,
-    ).map(lambda features, labels, weights: (features, labels[head_name]))
+    dataset = bench.dataset(config, config.training.seed).map(
+        lambda features, labels, weights: (features, labels[head_name])
+    )
     return keras_model, dataset
 
 

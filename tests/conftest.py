@@ -12,6 +12,17 @@ import pytest  # noqa: E402
 
 from pipeline.config import CONFIG_DIR, PipelineConfig, parse_config  # noqa: E402
 
+# The components of the pipeline, in order.
+COMPONENTS = [
+    "CsvExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "Transform",
+    "MultiHeadTrainer",
+    "MultiHeadEvaluator",
+    "MultiHeadPusher",
+]
 TAXI_CSV = os.path.join(os.path.dirname(CONFIG_DIR), "data", "taxi", "data.csv")
 
 

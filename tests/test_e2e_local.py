@@ -21,21 +21,11 @@ import yaml
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import DEFAULT_CONFIG
-from tests.conftest import taxi_sample
+from tests.conftest import COMPONENTS, taxi_sample
 
 pytestmark = pytest.mark.e2e
 
 HEADS = ["big_tipper", "fare", "trip_seconds"]
-COMPONENTS = [
-    "CsvExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "Transform",
-    "MultiHeadTrainer",
-    "MultiHeadEvaluator",
-    "MultiHeadPusher",
-]
 
 
 def write_config(path, data_dir, auc_lower: float) -> str:

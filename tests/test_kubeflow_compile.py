@@ -12,6 +12,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubeflow.compile import compile_pipeline
 from pipeline.config import load_config
+from tests.conftest import COMPONENTS
 
 IMAGE = "registry.example/team/tfx-multihead:test"
 ROOT = "gs://bucket/root"
@@ -37,16 +38,7 @@ def test_pipeline_spec_loads_with_kfp_and_has_every_task(compiled):
     assert spec.schema_version == "2.1.0"
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", spec.pipeline_info.name)
     assert spec.pipeline_info.name == config.name
-    assert set(spec.root.dag.tasks) == {
-        "CsvExampleGen",
-        "StatisticsGen",
-        "SchemaGen",
-        "ExampleValidator",
-        "Transform",
-        "MultiHeadTrainer",
-        "MultiHeadEvaluator",
-        "MultiHeadPusher",
-    }
+    assert set(spec.root.dag.tasks) == set(COMPONENTS)
 
 
 def test_dependencies_order_the_dag(compiled):
