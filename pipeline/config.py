@@ -335,6 +335,10 @@ class Evaluation(_Strict):
 class PipelineConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,127}$")
     data: str = "data"
+    # A curated TFDV schema (schema.pbtxt), relative to the config file. Given,
+    # the data is validated against it and anomalies stop the run before
+    # training; without it, the schema is inferred from the data.
+    schema: str | None = None
     features: list[Feature] = Field(min_length=1)
     derived: list[DerivedColumn] = []
     heads: list[Head] = Field(min_length=1)
@@ -412,6 +416,12 @@ class PipelineConfig(_Strict):
         if "://" in self.data or os.path.isabs(self.data):
             return self.data
         return os.path.normpath(os.path.join(self.base_dir, self.data))
+
+    @property
+    def schema_path(self) -> str | None:
+        if self.schema is None or "://" in self.schema or os.path.isabs(self.schema):
+            return self.schema
+        return os.path.normpath(os.path.join(self.base_dir, self.schema))
 
     def head(self, name: str) -> Head:
         for head in self.heads:

@@ -8,6 +8,7 @@ evaluation and push run again and nothing is pushed.
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import re
@@ -28,10 +29,12 @@ pytestmark = pytest.mark.e2e
 HEADS = ["big_tipper", "fare", "trip_seconds"]
 
 
-def write_config(path, data_dir, auc_lower: float) -> str:
+def write_config(path, data_dir, auc_lower: float, schema: str | None = None) -> str:
     with open(DEFAULT_CONFIG) as f:
         config = yaml.safe_load(f)
     config["data"] = str(data_dir)
+    if schema:
+        config["schema"] = schema
     config["training"]["steps"] = 300
     thresholds = {
         "big_tipper": {"auc": {"lower": auc_lower}},
@@ -70,6 +73,23 @@ def executions_by_node(home) -> dict[str, list[int]]:
     return result
 
 
+def curated_schema(home: str, target) -> str:
+    """The schema SchemaGen inferred, with 'Cash' dropped from payment_type's domain."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    pattern = os.path.join(home, "pipelines", "taxi-multihead", "SchemaGen", "schema", "*")
+    inferred = os.path.join(sorted(glob.glob(pattern))[0], "schema.pbtxt")
+    schema = text_format.Parse(open(inferred).read(), schema_pb2.Schema())
+    for domain in schema.string_domain:
+        if domain.name == "payment_type":
+            values = [v for v in domain.value if v != "Cash"]
+            del domain.value[:]
+            domain.value.extend(values)
+    target.write_text(text_format.MessageToString(schema))
+    return str(target)
+
+
 def blank_some_fares(source, target) -> None:
     """Copies the sample with the fare of every 50th row removed."""
     with open(source) as src, open(target, "w", newline="") as dst:
@@ -104,6 +124,8 @@ def runs(tmp_path_factory):
     broken.mkdir()
     blank_some_fares(data / "sample.csv", broken / "sample.csv")
     fourth = multihead(write_config(root / "broken.yaml", broken, auc_lower=0.6), home)
+    curated = curated_schema(home, root / "schema.pbtxt")
+    fifth = multihead(write_config(root / "curated.yaml", data, 0.6, schema=curated), home)
     return {
         "home": home,
         "config": lenient,
@@ -112,6 +134,7 @@ def runs(tmp_path_factory):
         "second": (second, *after_second),
         "third": (third, *after_third),
         "fourth": (fourth, summary(home)),
+        "fifth": (fifth, summary(home)),
     }
 
 
@@ -241,3 +264,14 @@ def test_benchmark_smoke(runs):
     assert set(outcome["scores"]) == {"disjoint", "single", "joint_backbone", "disjoint_backbone"}
     assert outcome["scores"]["disjoint"]["big_tipper"][0] > 0.5
     assert len(outcome["results"]) == 3
+
+
+def test_anomalies_against_a_curated_schema_stop_the_run_before_training(runs):
+    result, latest = runs["fifth"]
+    _, third, _ = runs["third"]
+    assert result.returncode == 1
+    assert "[ExampleValidator] done" in result.stdout
+    assert "error: MultiHeadTrainer failed: AnomaliesFound" in result.stderr
+    assert "column 'payment_type'" in result.stderr and "Cash" in result.stderr
+    assert latest == third
+    assert os.listdir(os.path.join(runs["home"], "serving", "taxi-multihead")) == ["1"]
