@@ -9,8 +9,9 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+import yaml  # noqa: E402
 
-from pipeline.config import CONFIG_DIR, PipelineConfig, parse_config  # noqa: E402
+from pipeline.config import CONFIG_DIR, DEFAULT_CONFIG, PipelineConfig, parse_config  # noqa: E402
 
 # The components of the pipeline, in order.
 COMPONENTS = [
@@ -70,3 +71,25 @@ def taxi_sample(path: str, rows: int, seed_every: int = 5) -> str:
 @pytest.fixture
 def tiny_config() -> PipelineConfig:
     return small_config()
+
+
+def write_config(
+    path, data_dir, auc_lower: float, schema: str | None = None, steps: int = 300
+) -> str:
+    """The bundled taxi config with lenient thresholds, for end-to-end runs."""
+    with open(DEFAULT_CONFIG) as f:
+        config = yaml.safe_load(f)
+    config["data"] = str(data_dir)
+    if schema:
+        config["schema"] = schema
+    config["training"]["steps"] = steps
+    thresholds = {
+        "big_tipper": {"auc": {"lower": auc_lower}},
+        "fare": {"mean_absolute_error": {"upper": 10.0}},
+        "trip_seconds": {"mean_absolute_error": {"upper": 1000.0}},
+    }
+    for head in config["heads"]:
+        head["thresholds"] = thresholds[head["name"]]
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f)
+    return str(path)

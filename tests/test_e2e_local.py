@@ -18,34 +18,13 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-import yaml
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.config import DEFAULT_CONFIG
-from tests.conftest import COMPONENTS, taxi_sample
+from tests.conftest import COMPONENTS, taxi_sample, write_config
 
 pytestmark = pytest.mark.e2e
 
 HEADS = ["big_tipper", "fare", "trip_seconds"]
-
-
-def write_config(path, data_dir, auc_lower: float, schema: str | None = None) -> str:
-    with open(DEFAULT_CONFIG) as f:
-        config = yaml.safe_load(f)
-    config["data"] = str(data_dir)
-    if schema:
-        config["schema"] = schema
-    config["training"]["steps"] = 300
-    thresholds = {
-        "big_tipper": {"auc": {"lower": auc_lower}},
-        "fare": {"mean_absolute_error": {"upper": 10.0}},
-        "trip_seconds": {"mean_absolute_error": {"upper": 1000.0}},
-    }
-    for head in config["heads"]:
-        head["thresholds"] = thresholds[head["name"]]
-    with open(path, "w") as f:
-        yaml.safe_dump(config, f)
-    return str(path)
 
 
 def multihead(config: str, home: str) -> subprocess.CompletedProcess:

@@ -13,12 +13,11 @@ import os
 
 import pytest
 import tensorflow as tf
-import yaml
 
 from kubeflow.compile import compile_pipeline
 from kubeflow.testing.replay import load_spec, metadata, replay, task_order
-from pipeline.config import DEFAULT_CONFIG, load_config
-from tests.conftest import taxi_sample
+from pipeline.config import load_config
+from tests.conftest import taxi_sample, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -29,16 +28,9 @@ def replayed(tmp_path_factory):
     data = root / "data"
     data.mkdir()
     taxi_sample(str(data / "part.csv"), rows=2000, seed_every=7)
-    with open(DEFAULT_CONFIG) as f:
-        raw = yaml.safe_load(f)
-    raw["training"]["steps"] = 200
-    raw["heads"][0]["thresholds"] = {"auc": {"lower": 0.6}}
-    raw["heads"][1]["thresholds"] = {"mean_absolute_error": {"upper": 10.0}}
-    raw["heads"][2]["thresholds"] = {"mean_absolute_error": {"upper": 1000.0}}
-    config_path = root / "config.yaml"
-    config_path.write_text(yaml.safe_dump(raw))
+    config_path = write_config(root / "config.yaml", data, auc_lower=0.6, steps=200)
     spec = compile_pipeline(
-        load_config(str(config_path)),
+        load_config(config_path),
         str(root / "pipeline.yaml"),
         pipeline_root="gs://unused-at-compile-time/root",
         data_root="gs://overridden/at/run/time",
