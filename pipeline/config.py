@@ -333,12 +333,15 @@ class Evaluation(_Strict):
 
 
 class PipelineConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,127}$")
     data: str = "data"
     # A curated TFDV schema (schema.pbtxt), relative to the config file. Given,
     # the data is validated against it and anomalies stop the run before
     # training; without it, the schema is inferred from the data.
-    schema: str | None = None
+    # (`schema` in the file; BaseModel.schema is a pydantic method.)
+    schema_file: str | None = Field(None, alias="schema")
     features: list[Feature] = Field(min_length=1)
     derived: list[DerivedColumn] = []
     heads: list[Head] = Field(min_length=1)
@@ -419,9 +422,10 @@ class PipelineConfig(_Strict):
 
     @property
     def schema_path(self) -> str | None:
-        if self.schema is None or "://" in self.schema or os.path.isabs(self.schema):
-            return self.schema
-        return os.path.normpath(os.path.join(self.base_dir, self.schema))
+        schema = self.schema_file
+        if schema is None or "://" in schema or os.path.isabs(schema):
+            return schema
+        return os.path.normpath(os.path.join(self.base_dir, schema))
 
     def head(self, name: str) -> Head:
         for head in self.heads:

@@ -9,6 +9,7 @@ import pathlib
 from tfx import v1 as tfx
 
 from components.evaluator.component import MultiHeadEvaluator
+from components.example_gen.component import CsvExampleGen
 from components.pusher.component import MultiHeadPusher
 from components.served_model.component import ServedModelLookup
 from components.trainer.component import MultiHeadTrainer
@@ -66,7 +67,7 @@ def create_pipeline(
     """
     config_json = config.to_json()
     fingerprint = code_fingerprint(config)
-    example_gen = tfx.components.CsvExampleGen(
+    example_gen = CsvExampleGen(
         input_base=data_dir,
         input_config=tfx.proto.Input(
             splits=[tfx.proto.Input.Split(name="single_split", pattern=CSV_PATTERN)]

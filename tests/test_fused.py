@@ -1,4 +1,5 @@
-"""Fused towers (serving_default) compute what the separate towers compute."""
+"""The serving towers (fused, sparse first layer, folded label scales) compute
+what the Keras model computes."""
 
 from __future__ import annotations
 
@@ -10,19 +11,56 @@ from tests.conftest import small_config
 from trainer_module.fused import FusedTowers, can_fuse
 from trainer_module.model import InputColumn, MultiHeadModel
 
+COLUMNS = [InputColumn("x1"), InputColumn("c", 3), InputColumn("d", 5)]
 
-def test_fused_equals_separate_towers():
+
+def _features(batch: int = 16) -> dict[str, tf.Tensor]:
+    x1 = tf.random.stateless_normal([batch], seed=[1, 2])
+    # Out-of-range indices (-1, 3 for a 3-slot column) one-hot to zero rows.
+    c = tf.constant([(i % 5) - 1 for i in range(batch)], tf.int64)
+    d = tf.constant([i % 5 for i in range(batch)], tf.int64)
+    return {"x1": x1, "c": c, "d": d}
+
+
+def _scaled_model(config: PipelineConfig, backbone=None) -> MultiHeadModel:
+    model = MultiHeadModel(COLUMNS, config.heads, backbone=backbone, seed=3)
+    for layer in model.scales.values():
+        layer.shift.assign(250.0)
+        layer.scale.assign(40.0)
+    return model
+
+
+def test_fused_equals_the_keras_towers():
     config = small_config()
-    model = MultiHeadModel([InputColumn("x1"), InputColumn("c", 3)], config.heads, seed=3)
+    model = _scaled_model(config)
+    features = _features()
+    expected = model(features)
     fused = FusedTowers(model, config.heads)
-    shared = tf.random.stateless_normal([16, 4], seed=[1, 2])
-    parts = fused(shared)
+    for head, part in zip(config.heads, fused(features), strict=True):
+        np.testing.assert_allclose(part.numpy(), expected[head.name].numpy(), rtol=1e-5, atol=1e-4)
+    # Towers of [4] + output: the first layer is a gather, then ONE matmul for
+    # both heads' output layers, block-diagonal (2 heads x [4 -> 1]).
+    assert len(fused.kernels) == 1
+    assert fused.kernels[0].shape == (8, 2)
+    assert fused.table.shape == (3 + 1 + 5 + 1, 8)  # a zero row after each column
+
+
+def test_one_head_alone_and_a_backbone_give_the_same_outputs():
+    config = small_config()
+    model = _scaled_model(config)
+    features = _features()
+    expected = model(features)
+    alone = FusedTowers(model, [config.heads[1]])
+    np.testing.assert_allclose(
+        alone(features)[0].numpy(), expected["b"].numpy(), rtol=1e-5, atol=1e-4
+    )
+    with_backbone = _scaled_model(config, backbone=[6])
+    expected = with_backbone(features)
+    fused = FusedTowers(with_backbone, config.heads)
+    assert not fused.sparse  # the backbone reads the encoding, the towers its output
+    parts = fused(with_backbone.shared(features))
     for head, part in zip(config.heads, parts, strict=True):
-        alone = model.towers[head.name](shared)
-        np.testing.assert_allclose(part.numpy(), alone.numpy(), rtol=1e-5, atol=1e-6)
-    # Three matmuls whatever the number of heads (tower [4] + output layer = 2 deep).
-    assert len(fused.kernels) == 2
-    assert fused.kernels[1].shape == (8, 2)  # block-diagonal: 2 heads x [4 -> 1]
+        np.testing.assert_allclose(part.numpy(), expected[head.name].numpy(), rtol=1e-5, atol=1e-4)
 
 
 def test_towers_of_different_depth_are_not_fused():
@@ -31,3 +69,4 @@ def test_towers_of_different_depth_are_not_fused():
     config = PipelineConfig.model_validate(raw)
     model = MultiHeadModel([InputColumn("x1")], config.heads, seed=1)
     assert not can_fuse(model, config.heads)
+    assert can_fuse(model, config.heads[1:])

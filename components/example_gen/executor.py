@@ -1,0 +1,252 @@
+"""CSV files to tf.Examples in two streaming passes, decoded and encoded in C++.
+
+TFX's CsvExampleGen parses every row in Python and reads the parsed rows
+twice (once to infer the column types, once to encode them); the in-process
+Beam runner then holds every parsed row in memory between the two: memory
+grew with the data set (3.3x peak RSS from 15k to 1.5M taxi rows) and rows
+cost about 0.2 ms each. This executor reads each file twice instead, a block
+at a time, with Arrow's CSV reader, and encodes each block with tfx_bsl's
+RecordBatch-to-tf.Example encoder: memory stays at a block, and the per-row
+work left in Python is Beam's.
+
+The output matches CsvExampleGen's: a column is INT when every non-empty cell
+is an int64, else FLOAT when every one is a number, else STRING; an empty
+cell is a feature with an empty value list, and a column with no value at all
+is a feature with no kind. (Cells like "1_000" or " 7", which Python's int()
+reads and Arrow does not, make a STRING column here.)
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import csv
+import hashlib
+import itertools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as pa_csv
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
+from tfx_bsl.coders import example_coder
+
+# Types from narrowest to widest; a column takes the widest any block needs.
+UNKNOWN, INT, FLOAT, STRING = "unknown", "int", "float", "string"
+_ORDER = (UNKNOWN, INT, FLOAT, STRING)
+# How a column is read, and how its values are written (tf.Example floats are
+# float32).
+_READ = {INT: pa.int64(), FLOAT: pa.float64(), STRING: pa.binary(), UNKNOWN: pa.string()}
+_ARROW = {INT: pa.int64(), FLOAT: pa.float32(), STRING: pa.binary(), UNKNOWN: pa.binary()}
+BLOCK_BYTES = 8 << 20
+_ENCODER = example_coder.RecordBatchToExamplesEncoder()
+
+
+class CsvFormatError(ValueError):
+    """A CSV file this executor cannot read, named with the reason."""
+
+
+def header(path: str) -> list[str]:
+    """The column names on the file's first line."""
+    with fileio.open(path, "rb") as f:
+        line = f.readline().decode("utf-8").rstrip("\r\n")
+    names = next(csv.reader([line]), [])
+    if not line or not all(names):
+        raise CsvFormatError(f"{path}: the first line must name every column, got {line!r}")
+    if len(set(names)) != len(names):
+        raise CsvFormatError(f"{path}: the header names a column twice: {line!r}")
+    return names
+
+
+def _blocks(path: str, names: list[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+    """The file's rows after the header, a block at a time; '' is null."""
+    read = pa_csv.ReadOptions(column_names=names, skip_rows=1, block_size=BLOCK_BYTES)
+    parse = pa_csv.ParseOptions(newlines_in_values=True)
+    convert = pa_csv.ConvertOptions(
+        column_types=types,
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    # Local files are read by Arrow itself; others (gs://, s3://) through
+    # TFX's filesystem layer.
+    with contextlib.ExitStack() as stack:
+        source: Any = path
+        if "://" in path:
+            source = pa.PythonFile(stack.enter_context(fileio.open(path, "rb")), mode="r")
+        try:
+            reader = pa_csv.open_csv(
+                source, read_options=read, parse_options=parse, convert_options=convert
+            )
+            yield from reader
+        except pa.ArrowInvalid as error:
+            raise CsvFormatError(f"{path}: {error}") from error
+
+
+def _narrowest(values: pa.Array) -> str:
+    """The narrowest type that reads every non-null value of a string array."""
+    values = values.drop_null()
+    if len(values) == 0:
+        return UNKNOWN
+    for kind, arrow in ((INT, pa.int64()), (FLOAT, pa.float64())):
+        try:
+            pc.cast(values, arrow)
+            return kind
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return STRING
+
+
+def file_column_types(path: str) -> dict[str, str]:
+    """Pass 1: each column's type over one file."""
+    names = header(path)
+    result = dict.fromkeys(names, UNKNOWN)
+    as_text = dict.fromkeys(names, pa.string())
+    for block in _blocks(path, names, as_text):
+        for name, column in zip(names, block.columns, strict=True):
+            if result[name] != STRING:
+                result[name] = max(result[name], _narrowest(column), key=_ORDER.index)
+    return result
+
+
+def merge_column_types(per_file: list[dict[str, str]]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for types in per_file:
+        for name, kind in types.items():
+            result[name] = max(result.get(name, UNKNOWN), kind, key=_ORDER.index)
+    return result
+
+
+def _as_lists(column: pa.Array, kind: str) -> pa.Array:
+    """One list per row: [] for an empty cell, null (no kind) for UNKNOWN."""
+    arrow = _ARROW[kind]
+    if kind == UNKNOWN:
+        return pa.nulls(len(column), pa.list_(arrow))
+    column = column.cast(arrow)
+    counts = pc.cumulative_sum(pc.cast(pc.is_valid(column), pa.int32()))
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), counts])
+    return pa.ListArray.from_arrays(offsets, column.drop_null())
+
+
+def _row_keys(block: pa.RecordBatch) -> list[bytes]:
+    """Each row's cells joined: a key that depends on the row's content only.
+
+    The encoder's bytes cannot be the split key, as TFX's are: it writes the
+    features in hash-map order, which changes from one process to the next.
+    """
+    cells = [pc.cast(column, pa.string()) for column in block.columns]
+    joined = pc.binary_join_element_wise(
+        *cells, "\x1f", null_handling="replace", null_replacement=""
+    )
+    return joined.cast(pa.binary()).to_pylist()
+
+
+def encode_file(path: str, types: dict[str, str]) -> Iterator[tuple[bytes, bytes]]:
+    """Pass 2: (row key, serialized tf.Example) of the file's rows, a block
+    at a time."""
+    names = header(path)
+    if set(names) != set(types):
+        raise CsvFormatError(f"{path}: columns {names} differ from the split's {sorted(types)}")
+    read_types = {n: _READ[types[n]] for n in names}
+    for block in _blocks(path, names, read_types):
+        lists = [
+            _as_lists(column, types[n]) for n, column in zip(names, block.columns, strict=True)
+        ]
+        examples = _ENCODER.encode(pa.RecordBatch.from_arrays(lists, names))
+        yield from zip(_row_keys(block), examples, strict=True)
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(tuple[bytes, bytes])
+def CsvToKeyedExamples(  # noqa: N802 - Beam's convention for PTransform functions
+    pipeline: beam.Pipeline, input_base: str, split_pattern: str
+) -> beam.PCollection:
+    """(row key, serialized tf.Example) of every CSV file of the split."""
+    pattern = os.path.join(input_base, split_pattern)
+    files = sorted(fileio.glob(pattern))
+    if not files:
+        raise CsvFormatError(f"split pattern {pattern} matches no files")
+    first = header(files[0])
+    for path in files[1:]:
+        if header(path) != first:
+            raise CsvFormatError(f"{path}: header differs from {files[0]}'s")
+    types = beam.pvalue.AsSingleton(
+        pipeline
+        | "TypeFiles" >> beam.Create(files)
+        | "ColumnTypes" >> beam.Map(file_column_types)
+        | "AllFiles" >> beam.combiners.ToList()
+        | "MergeTypes" >> beam.Map(merge_column_types)
+    )
+    return pipeline | "Files" >> beam.Create(files) | "Encode" >> beam.FlatMap(encode_file, types)
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(bytes)
+def CsvToExamples(  # noqa: N802
+    pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
+) -> beam.PCollection:
+    """Serialized tf.Examples of every CSV file matching the split pattern."""
+    base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    return pipeline | CsvToKeyedExamples(base, split_pattern) | beam.Values()
+
+
+def _bucket(keyed: tuple[bytes, bytes], partitions: int, bounds: list[int]) -> int:
+    digest = int(hashlib.sha256(keyed[0]).hexdigest(), 16)
+    return bisect.bisect(bounds, digest % bounds[-1])
+
+
+class Executor(BaseExampleGenExecutor):
+    """ExampleGen executor for CSV files (header line first)."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802
+        return CsvToExamples
+
+    def GenerateExamplesByBeam(  # noqa: N802
+        self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
+    ) -> dict[str, beam.PCollection]:
+        """As TFX's, but a hash split keys rows on their cells (see _row_keys)."""
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
+        names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        split_config = output_config.split_config
+        if not split_config.splits:
+            return {
+                name: pipeline
+                | f"InputToRecord[{split.name}]" >> CsvToKeyedExamples(base, split.pattern)
+                | f"Examples[{split.name}]" >> beam.Values()
+                for name, split in zip(names, input_config.splits, strict=True)
+            }
+        if split_config.partition_feature_name:
+            raise CsvFormatError(
+                "this CsvExampleGen splits on whole rows; partition_feature_name "
+                f"({split_config.partition_feature_name!r}) needs tfx.components.CsvExampleGen"
+            )
+        if len(input_config.splits) != 1:
+            raise CsvFormatError("an output split config needs exactly one input split")
+        bounds = list(itertools.accumulate(s.hash_buckets for s in split_config.splits))
+        parts = (
+            pipeline
+            | "InputToRecord" >> CsvToKeyedExamples(base, input_config.splits[0].pattern)
+            | "SplitData" >> beam.Partition(_bucket, len(bounds), bounds)
+        )
+        return {
+            name: part | f"Examples[{name}]" >> beam.Values()
+            for name, part in zip(names, parts, strict=True)
+        }

@@ -1,0 +1,95 @@
+"""The streaming CsvExampleGen executor writes what TFX's CsvExampleGen writes."""
+
+from __future__ import annotations
+
+import collections
+import glob
+import os
+
+import apache_beam as beam
+import pytest
+import tensorflow as tf
+from tfx.components.example_gen.csv_example_gen.executor import _CsvToExample
+
+from components.example_gen import executor
+from tests.conftest import taxi_sample
+
+BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def _stock_examples(folder: str, out: str) -> collections.Counter:
+    """TFX's own CSV -> tf.Example conversion, canonically serialized."""
+    with beam.Pipeline(argv=BEAM_ARGS) as pipeline:
+        _ = (
+            pipeline
+            | _CsvToExample({"input_base": folder}, "*.csv")
+            | beam.Map(lambda e: e.SerializeToString(deterministic=True))
+            | beam.io.WriteToTFRecord(os.path.join(out, "stock"))
+        )
+    records = tf.data.TFRecordDataset(sorted(glob.glob(os.path.join(out, "stock*"))))
+    return collections.Counter(r.numpy() for r in records)
+
+
+def _our_examples(folder: str) -> collections.Counter:
+    files = sorted(glob.glob(os.path.join(folder, "*.csv")))
+    types = executor.merge_column_types([executor.file_column_types(f) for f in files])
+    canonical = collections.Counter()
+    for path in files:
+        for _, serialized in executor.encode_file(path, types):
+            example = tf.train.Example.FromString(serialized)
+            canonical[example.SerializeToString(deterministic=True)] += 1
+    return canonical
+
+
+def test_taxi_rows_encode_as_tfx_encodes_them(tmp_path, monkeypatch):
+    folder = tmp_path / "taxi"
+    folder.mkdir()
+    taxi_sample(str(folder / "data.csv"), rows=600, seed_every=7)
+    monkeypatch.setattr(executor, "BLOCK_BYTES", 16 << 10)  # several blocks
+    ours = _our_examples(str(folder))
+    assert sum(ours.values()) == 600
+    assert ours == _stock_examples(str(folder), str(tmp_path))
+
+
+def test_types_widen_across_blocks_and_files_and_empty_columns_have_no_kind(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    head = "count,score,name,nothing\n"
+    first = "".join(f"{i},{i},n{i},\n" for i in range(300))
+    # Later rows: a float in the int column, a word in the float column, a
+    # quoted name with a comma and a line break, empty cells.
+    (folder / "a.csv").write_text(head + first + '7,2.5,"x, ""y""\nz",\n')
+    (folder / "b.csv").write_text(head + "1.5,n/a,,\n,,w,\n")
+    monkeypatch.setattr(executor, "BLOCK_BYTES", 1 << 10)
+    files = sorted(str(p) for p in folder.glob("*.csv"))
+    types = executor.merge_column_types([executor.file_column_types(f) for f in files])
+    assert types == {"count": "float", "score": "string", "name": "string", "nothing": "unknown"}
+    ours = _our_examples(str(folder))
+    assert ours == _stock_examples(str(folder), str(tmp_path))
+    last = [
+        e
+        for e in map(tf.train.Example.FromString, ours)
+        if not e.features.feature["name"].bytes_list.value
+    ]
+    assert last, "a row with an empty name keeps the feature with no value"
+    assert not last[0].features.feature["nothing"].HasField("kind")
+
+
+def test_split_keys_depend_on_the_rows_only(tmp_path):
+    path = taxi_sample(str(tmp_path / "data.csv"), rows=300)
+    types = executor.file_column_types(path)
+    keys = [k for k, _ in executor.encode_file(path, types)]
+    again = [k for k, _ in executor.encode_file(path, types)]
+    assert keys == again and len(set(keys)) > 290
+    buckets = collections.Counter(executor._bucket((k, b""), 2, [2, 3]) for k in keys)
+    assert 150 < buckets[0] < 250  # about 2 of 3 rows to train
+
+
+def test_a_ragged_row_is_named_with_its_file(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b\n1,2\n3\n")
+    with pytest.raises(executor.CsvFormatError, match="bad.csv.*Expected 2 columns"):
+        executor.file_column_types(str(path))
+    (tmp_path / "nohead.csv").write_text(",b\n1,2\n")
+    with pytest.raises(executor.CsvFormatError, match="must name every column"):
+        executor.header(str(tmp_path / "nohead.csv"))
