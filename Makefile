@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-plot
+.PHONY: setup run test test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-plot
 
 setup: $(STAMP)
 
@@ -38,7 +38,7 @@ lock: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
 # measured side by side. They share one pipeline run under .bench/.
-bench: bench-pipelines bench-serving bench-quality bench-training bench-plot
+bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-plot
 
 bench-pipelines: $(STAMP)
 	$(PY) -m bench.pipelines $(ARGS)
@@ -54,6 +54,9 @@ bench-quality: $(STAMP)
 
 bench-training: $(STAMP)
 	$(PY) -m bench.training $(ARGS)
+
+bench-scale: $(STAMP)  # about 10 minutes: the pipeline on 15k, 150k and 1.5M rows
+	$(PY) -m bench.scale $(ARGS)
 
 clean:
 	rm -rf $(VENV) .multihead

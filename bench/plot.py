@@ -91,6 +91,27 @@ def plot_training(data: dict) -> plt.Figure:
     return fig
 
 
+def plot_scale(data: dict) -> plt.Figure:
+    figures = {int(k): v for k, v in data["figures"].items()}
+    rows = sorted(figures)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    axes[0].plot(rows, [figures[r]["wall_s"] for r in rows], marker="o")
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
+    axes[0].set_title("Pipeline wall time")
+    axes[0].set_xlabel("rows")
+    axes[0].set_ylabel("seconds")
+    peak = [max(figures[r]["peak_rss_mb"], figures[r]["tree_peak_rss_mb"]) for r in rows]
+    axes[1].plot(rows, peak, marker="o")
+    axes[1].set_xscale("log")
+    axes[1].set_ylim(0, max(peak) * 1.2)
+    axes[1].set_title("Peak resident memory")
+    axes[1].set_xlabel("rows")
+    axes[1].set_ylabel("MB")
+    fig.tight_layout()
+    return fig
+
+
 def main() -> int:
     os.makedirs(OUT, exist_ok=True)
     for name, plot in (
@@ -98,6 +119,7 @@ def main() -> int:
         ("serving", plot_serving),
         ("quality", plot_quality),
         ("training", plot_training),
+        ("scale", plot_scale),
     ):
         data = _load(name)
         if data is None:

@@ -1,13 +1,14 @@
 """CSV files to tf.Examples in two streaming passes, decoded and encoded in C++.
 
-TFX's CsvExampleGen parses every row in Python and reads the parsed rows
-twice (once to infer the column types, once to encode them); the in-process
-Beam runner then holds every parsed row in memory between the two: memory
-grew with the data set (3.3x peak RSS from 15k to 1.5M taxi rows) and rows
-cost about 0.2 ms each. This executor reads each file twice instead, a block
-at a time, with Arrow's CSV reader, and encodes each block with tfx_bsl's
-RecordBatch-to-tf.Example encoder: memory stays at a block, and the per-row
-work left in Python is Beam's.
+TFX's CsvExampleGen parses and encodes every row in Python (about 0.2 ms a
+row on these machines), and its writer reshuffles each split before writing
+it, which on the in-process Beam runner holds the whole split in memory
+(peak RSS 4.4 GB at 1.5M taxi rows against 1.3 GB at 15k). This executor
+reads each file twice, a block at a time, with Arrow's CSV reader (pass 1:
+column types; pass 2: rows), encodes each block with tfx_bsl's
+RecordBatch-to-tf.Example encoder, and writes the splits without a
+reshuffle: memory stays at a block, and the per-row work left in Python is
+Beam's.
 
 The output matches CsvExampleGen's: a column is INT when every non-empty cell
 is an int64, else FLOAT when every one is a number, else STRING; an empty
@@ -32,10 +33,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pa_csv
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
-from tfx.types import standard_component_specs
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.types.artifact import Artifact
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
@@ -206,7 +210,56 @@ def _bucket(keyed: tuple[bytes, bytes], partitions: int, bounds: list[int]) -> i
 
 
 class Executor(BaseExampleGenExecutor):
-    """ExampleGen executor for CSV files (header line first)."""
+    """ExampleGen executor for CSV files (header line first).
+
+    Writes each split straight from the encoder: TFX's writer reshuffles the
+    records first (to spread the writing over a distributed runner's
+    workers), and a reshuffle on the in-process runner holds the whole split
+    in memory. Output: gzipped TFRecords of serialized tf.Examples, as TFX's.
+    """
+
+    def Do(  # noqa: N802
+        self,
+        input_dict: dict[str, list[Artifact]],
+        output_dict: dict[str, list[Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+        if payload not in (None, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE):
+            raise CsvFormatError(
+                f"output_data_format {payload}: this CsvExampleGen writes tf.Examples only"
+            )
+        file_format = exec_properties.get(
+            standard_component_specs.OUTPUT_FILE_FORMAT_KEY,
+            example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
+        )
+        # Refuses anything but gzipped TFRecords, naming the format.
+        file_format_name = write_split.to_file_format_str(file_format)
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
+        outputs = output_dict[standard_component_specs.EXAMPLES_KEY]
+        examples = artifact_utils.get_single_instance(outputs)
+        examples.split_names = artifact_utils.encode_split_names(
+            example_gen_utils.generate_output_split_names(input_config, output_config)
+        )
+        with self._make_beam_pipeline() as pipeline:
+            for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+                prefix = os.path.join(
+                    artifact_utils.get_split_uri(outputs, name), write_split.DEFAULT_FILE_NAME
+                )
+                _ = split | f"WriteSplit[{name}]" >> beam.io.WriteToTFRecord(
+                    prefix, file_name_suffix=".gz"
+                )
+        examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+        if file_format:
+            examples_utils.set_file_format(examples, file_format_name)
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802
         return CsvToExamples
