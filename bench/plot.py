@@ -95,7 +95,10 @@ def plot_scale(data: dict) -> plt.Figure:
     figures = {int(k): v for k, v in data["figures"].items()}
     rows = sorted(figures)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    axes[0].plot(rows, [figures[r]["wall_s"] for r in rows], marker="o")
+    axes[0].plot(rows, [figures[r]["wall_s"] for r in rows], marker="o", label="measured")
+    first = figures[rows[0]]["wall_s"]
+    axes[0].plot(rows, [first * r / rows[0] for r in rows], ls=":", color="grey", label="∝ rows")
+    axes[0].legend()
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
     axes[0].set_title("Pipeline wall time")

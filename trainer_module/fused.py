@@ -136,8 +136,11 @@ class FusedTowers(tf.Module):
                 axis=1,
             )
             inside = tf.logical_and(index >= 0, index < self.column_sizes)
-            index = tf.where(inside, index, self.column_sizes) + self.bases
-            x = tf.reduce_sum(tf.gather(self.table, index), axis=1)
+            index = tf.reshape(tf.where(inside, index, self.column_sizes) + self.bases, [-1])
+            # Row r's rows of the table summed: segment r of the flat index
+            # list. One kernel; no [batch, columns, width] tensor in between.
+            rows = tf.range(tf.size(index, out_type=tf.int64)) // len(self.categorical)
+            x = tf.sparse.segment_sum(self.table, index, rows)
         if self.numeric:
             values = tf.stack(
                 [tf.cast(tf.reshape(features[n], [-1]), tf.float32) for n in self.numeric],
