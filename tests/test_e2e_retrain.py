@@ -101,7 +101,9 @@ def runs(tmp_path_factory):
     with open(RETRAIN_CONFIG) as f:
         raw = yaml.safe_load(f)
     raw["training"]["steps"] = 300
-    raw["heads"][0]["thresholds"] = {"auc": {"lower": 0.6, "max_worse": 0.05}}
+    # The bundled threshold: shuffled tips still leave big_tipper about 0.6 AUC
+    # (tips > 0.2 * fare depends on the fare), real labels give about 0.93.
+    raw["heads"][0]["thresholds"] = {"auc": {"lower": 0.75, "max_worse": 0.05}}
     raw["heads"][1]["thresholds"] = {"mean_absolute_error": {"max_worse_relative": 0.3}}
     raw["heads"][2]["thresholds"] = {"mean_absolute_error": {"max_worse_relative": 0.3}}
     config = str(root / "retrain.yaml")

@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubeflow.compile import compile_pipeline
-from pipeline.config import load_config
+from pipeline.config import PipelineConfig, load_config
 from tests.conftest import COMPONENTS
 
 IMAGE = "registry.example/team/tfx-multihead:test"
@@ -21,7 +21,9 @@ ROOT = "gs://bucket/root"
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kfp")
-    config = load_config()
+    raw = load_config().model_dump(by_alias=True)
+    raw["beam_pipeline_args"] = ["--direct_num_workers=2"]
+    config = PipelineConfig.model_validate({**raw, "base_dir": ""})
     path = compile_pipeline(
         config,
         str(folder / "p.yaml"),
@@ -65,12 +67,15 @@ def test_every_executor_runs_in_the_image_with_our_classes(compiled):
         assert executor["container"]["image"] == IMAGE
     args = {name: list(e["container"]["args"]) for name, e in executors.items()}
     for name, class_path in [
+        ("CsvExampleGen_executor", "components.example_gen.executor.Executor"),
         ("MultiHeadTrainer_executor", "components.trainer.executor.Executor"),
         ("MultiHeadEvaluator_executor", "components.evaluator.executor.Executor"),
         ("MultiHeadPusher_executor", "components.pusher.executor.Executor"),
     ]:
         assert args[name][args[name].index("--executor_class_path") + 1] == class_path
-    assert "--direct_running_mode=in_memory" in args["MultiHeadEvaluator_executor"]
+    # The config's Beam arguments reach every Beam executor.
+    for name in ("CsvExampleGen_executor", "Transform_executor", "MultiHeadEvaluator_executor"):
+        assert "--direct_num_workers=2" in args[name]
 
 
 def test_runtime_parameters_have_defaults(compiled):

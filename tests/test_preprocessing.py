@@ -95,8 +95,9 @@ def column(rows, name):
 
 
 def test_numeric_fills_missing_with_mean_then_z_scores(transformed):
-    # present values 1, 3, 5 -> mean 3 fills row 3; filled 1,3,3,5: mean 3, std sqrt(2)
-    expected = (np.array([1, 3, 3, 5]) - 3) / math.sqrt(2)
+    # present values 1, 3, 5: mean 3 (fills row 3), std sqrt(8/3); the
+    # statistics are those of the present values (one analysis pass)
+    expected = (np.array([1, 3, 3, 5]) - 3) / math.sqrt(8 / 3)
     np.testing.assert_allclose(column(transformed, "miles"), expected, rtol=1e-5)
 
 

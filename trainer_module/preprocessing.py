@@ -113,15 +113,23 @@ def _transform_feature(feature, value: tf.Tensor) -> tf.Tensor:
             vocab_filename=feature.name,
         )
     _require(value, True, what)
-    present = tf.logical_not(tf.math.is_nan(value))
+    # Every analyzer reads the present values only, so that none depends on
+    # another's result: tf.Transform then makes one pass over the data, not
+    # two (a z-score of mean-filled values needs the mean first).
+    present = tf.boolean_mask(value, tf.logical_not(tf.math.is_nan(value)))
+    mean = tft.mean(present)
     if feature.fill == "mean":
-        fill = tft.mean(tf.boolean_mask(value, present))
+        fill = mean
     else:
         fill = tf.constant(float(feature.fill), tf.float32)
-    filled = tf.where(present, value, fill)
+    filled = tf.where(tf.math.is_nan(value), fill, value)
     if feature.type == "numeric":
-        return tft.scale_to_z_score(filled)
-    return tft.bucketize(filled, feature.num_buckets)
+        std = tf.sqrt(tft.var(present))
+        centred = filled - mean
+        return tf.where(std > 0, centred / tf.where(std > 0, std, 1.0), centred)
+    epsilon = min(1.0 / feature.num_buckets, 0.01)  # tft.bucketize's default
+    boundaries = tft.quantiles(present, feature.num_buckets, epsilon)
+    return tft.apply_buckets(filled, boundaries)
 
 
 def _label(head: Head, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
