@@ -13,8 +13,9 @@ Beam's.
 The output matches CsvExampleGen's: a column is INT when every non-empty cell
 is an int64, else FLOAT when every one is a number, else STRING; an empty
 cell is a feature with an empty value list, and a column with no value at all
-is a feature with no kind. (Cells like "1_000" or " 7", which Python's int()
-reads and Arrow does not, make a STRING column here.)
+is a feature with no kind. Two edge cases differ: cells like "1_000" or " 7",
+which Python's int() reads and Arrow does not, make a STRING column here;
+integers beyond int64 make a FLOAT column here and a STRING one in TFX.
 """
 
 from __future__ import annotations
