@@ -90,6 +90,12 @@ def create_pipeline(
         # StatisticsGen already describes the raw data; pre/post-transform
         # statistics would be a third and fourth pass over it.
         disable_statistics=True,
+        # Trace the preprocessing function as a TF1 graph: same outputs (the
+        # taxi metrics are identical to the digit), Transform 19 -> 15 s and
+        # the evaluator's transform_features call cheaper (7 -> 5 s) on 15k
+        # rows. The trainer and the export read it through
+        # TFTransformOutput, which takes either form.
+        force_tf_compat_v1=True,
         custom_config={
             CONFIG_KEY: config.transform_view().to_json(),
             "code_fingerprint": fingerprint,
