@@ -205,6 +205,21 @@ def CsvToExamples(  # noqa: N802
     return pipeline | CsvToKeyedExamples(base, split_pattern) | beam.Values()
 
 
+def _configs(
+    exec_properties: dict[str, Any],
+) -> tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
+    """The component's input and output configs, from their JSON."""
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+    )
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+    )
+    return input_config, output_config
+
+
 def _bucket(keyed: tuple[bytes, bytes], partitions: int, bounds: list[int]) -> int:
     digest = int(hashlib.sha256(keyed[0]).hexdigest(), 16)
     return bisect.bisect(bounds, digest % bounds[-1])
@@ -237,14 +252,7 @@ class Executor(BaseExampleGenExecutor):
         )
         # Refuses anything but gzipped TFRecords, naming the format.
         file_format_name = write_split.to_file_format_str(file_format)
-        input_config = example_gen_pb2.Input()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
-        )
-        output_config = example_gen_pb2.Output()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
-        )
+        input_config, output_config = _configs(exec_properties)
         outputs = output_dict[standard_component_specs.EXAMPLES_KEY]
         examples = artifact_utils.get_single_instance(outputs)
         examples.split_names = artifact_utils.encode_split_names(
@@ -269,14 +277,7 @@ class Executor(BaseExampleGenExecutor):
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.PCollection]:
         """As TFX's, but a hash split keys rows on their cells (see _row_keys)."""
-        input_config = example_gen_pb2.Input()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
-        )
-        output_config = example_gen_pb2.Output()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
-        )
+        input_config, output_config = _configs(exec_properties)
         names = example_gen_utils.generate_output_split_names(input_config, output_config)
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         split_config = output_config.split_config
