@@ -11,10 +11,10 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from pipeline.config import DEFAULT_CONFIG, PipelineConfig, load_config  # noqa: E402
+from pipeline.config import PipelineConfig
+from pipeline.config_file import DEFAULT_CONFIG, load_config
 
 __all__ = ["DEFAULT_CONFIG", "Prepared", "prepare", "result", "save"]
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_transform as tft
 from sklearn.metrics import roc_auc_score
 
@@ -12,7 +11,7 @@ from pipeline.config import PipelineConfig
 from trainer_module import data
 from trainer_module.model import MultiHeadModel, build_model
 from trainer_module.run import input_columns, seed_everything, set_label_scales
-from trainer_module.training import MultiHeadTrainer
+from trainer_module.training import TrainingLoop
 
 
 def variant(config: PipelineConfig, heads: list[str] | None = None, **training) -> PipelineConfig:
@@ -61,7 +60,7 @@ class Workbench:
 
     def train(self, config: PipelineConfig, steps: int) -> tuple[MultiHeadModel, float]:
         model = self.model(config)
-        trainer = MultiHeadTrainer(model, config)
+        trainer = TrainingLoop(model, config)
         batches = self.batches(config, config.training.seed)
         with Timer() as timer:
             trainer.fit(batches, steps)
@@ -97,7 +96,3 @@ class Workbench:
 def head_metric(head_task: str) -> tuple[str, bool]:
     """The metric a benchmark reports for a head, and whether higher is better."""
     return ("auc", True) if head_task == "binary" else ("mean_absolute_error", False)
-
-
-def to_tensor_examples(serialized: list[bytes]) -> tf.Tensor:
-    return tf.constant(serialized)

@@ -24,7 +24,7 @@ import sys
 import time
 
 from bench.common import BENCH_HOME, machine, result, save
-from pipeline.config import DEFAULT_CONFIG, load_config
+from pipeline.config_file import DEFAULT_CONFIG, load_config
 
 
 def _timed(command: list[str]) -> tuple[float, float]:

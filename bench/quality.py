@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="training steps (default: the config's)")
     parser.add_argument("--smoke", action="store_true", help="1 seed, 30 steps")
     args = parser.parse_args(argv)
-    from pipeline.config import load_config
+    from pipeline.config_file import load_config
 
     default_steps = load_config(DEFAULT_CONFIG).training.steps
     seeds, steps = (1, 30) if args.smoke else (args.seeds, args.steps or default_steps)

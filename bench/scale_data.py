@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from pipeline.config import DEFAULT_CONFIG, load_config
+from pipeline.config_file import DEFAULT_CONFIG, load_config
 
 SCALED = {"fare": 2, "tips": 2, "trip_miles": 2, "trip_seconds": 0}
 MOVED = ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude")

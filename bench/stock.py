@@ -6,28 +6,27 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
+from tfx import v1 as tfx
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-import tf_keras  # noqa: E402
-from tfx import v1 as tfx  # noqa: E402
-
-from components.evaluator.eval_config import build_eval_config  # noqa: E402
-from pipeline.config import PipelineConfig  # noqa: E402
-from pipeline.pipeline import CSV_PATTERN, PREPROCESSING_FN  # noqa: E402
-from trainer_module import data  # noqa: E402
-from trainer_module.export import export  # noqa: E402
-from trainer_module.preprocessing import CONFIG_KEY  # noqa: E402
-from trainer_module.run import input_columns, seed_everything, set_label_scales  # noqa: E402
+from components.evaluator.eval_config import build_eval_config
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import CSV_PATTERN, PREPROCESSING_FN
+from trainer_module import data
+from trainer_module.export import export
+from trainer_module.preprocessing import SPEC_KEY
+from trainer_module.run import input_columns, seed_everything, set_label_scales
+from trainer_module.spec import ModelSpec
 
 HEAD_KEY = "head"
+MODEL_SPEC_KEY = "model_spec"
 
 
-def one_head(config: PipelineConfig, head: str) -> PipelineConfig:
-    raw = config.model_dump()
-    raw["heads"] = [h for h in raw["heads"] if h["name"] == head]
-    return PipelineConfig.model_validate(raw)
+def one_head(config: ModelSpec, head: str) -> ModelSpec:
+    """The same config (or spec) with only `head`."""
+    return config.model_copy(update={"heads": [config.head(head)]})
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -35,7 +34,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     from trainer_module.model import build_model
 
     config = one_head(
-        PipelineConfig.from_json(fn_args.custom_config[CONFIG_KEY]), fn_args.custom_config[HEAD_KEY]
+        ModelSpec.from_json(fn_args.custom_config[MODEL_SPEC_KEY]), fn_args.custom_config[HEAD_KEY]
     )
     head = config.heads[0]
     seed_everything(config.training.seed)
@@ -61,7 +60,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     keras_model = SingleHead(model)
     loss = (
         tf_keras.losses.BinaryCrossentropy(from_logits=True)
-        if head.task == "binary"
+        if head.kind.name == "binary"
         else tf_keras.losses.MeanSquaredError()
     )
     keras_model.compile(optimizer=tf_keras.optimizers.Adam(head.optimizer.learning_rate), loss=loss)
@@ -87,12 +86,12 @@ def branch(config: PipelineConfig, head: str, transform, example_gen, serving_ro
         transform_graph=transform.outputs["transform_graph"],
         train_args=tfx.proto.TrainArgs(num_steps=config.training.steps),
         eval_args=tfx.proto.EvalArgs(num_steps=config.training.eval_batches),
-        custom_config={CONFIG_KEY: config.to_json(), HEAD_KEY: head},
+        custom_config={MODEL_SPEC_KEY: config.model_spec().to_json(), HEAD_KEY: head},
     ).with_id(f"Trainer_{head}")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        eval_config=build_eval_config(single),
+        eval_config=build_eval_config(single.evaluation_spec()),
     ).with_id(f"Evaluator_{head}")
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
@@ -108,7 +107,7 @@ def branch(config: PipelineConfig, head: str, transform, example_gen, serving_ro
 
 def stock_pipeline(config: PipelineConfig, heads: list[str], data_dir: str, home: str, name: str):
     """ExampleGen, statistics, schema, one Transform of `heads`, one stock branch per head."""
-    transform_config = config.model_copy(update={"heads": [config.head(h) for h in heads]})
+    transform_spec = config.model_copy(update={"heads": [config.head(h) for h in heads]})
     example_gen = tfx.components.CsvExampleGen(
         input_base=data_dir,
         input_config=tfx.proto.Input(
@@ -121,7 +120,7 @@ def stock_pipeline(config: PipelineConfig, heads: list[str], data_dir: str, home
         examples=example_gen.outputs["examples"],
         schema=schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={CONFIG_KEY: transform_config.transform_view().to_json()},
+        custom_config={SPEC_KEY: transform_spec.transform_spec().to_json()},
     )
     components = [example_gen, statistics, schema, transform]
     for head in heads:

@@ -17,7 +17,7 @@ import tf_keras
 
 from bench.common import BENCH_HOME, DEFAULT_CONFIG, Timer, machine, median, prepare, result, save
 from bench.models import Workbench, variant
-from trainer_module.training import MultiHeadTrainer, masked_loss
+from trainer_module.training import TrainingLoop, masked_loss
 
 WARMUP = 50
 
@@ -62,8 +62,8 @@ def run(home: str, steps: int, rounds: int, config_path: str = DEFAULT_CONFIG) -
     disjoint_cfg = variant(config)
     joint_cfg = variant(config, mode="joint")
     trainers = {
-        "disjoint": (MultiHeadTrainer(bench.model(disjoint_cfg), disjoint_cfg), disjoint_cfg),
-        "joint": (MultiHeadTrainer(bench.model(joint_cfg), joint_cfg), joint_cfg),
+        "disjoint": (TrainingLoop(bench.model(disjoint_cfg), disjoint_cfg), disjoint_cfg),
+        "joint": (TrainingLoop(bench.model(joint_cfg), joint_cfg), joint_cfg),
     }
     iterators = {name: bench.batches(cfg, 1) for name, (_, cfg) in trainers.items()}
     single_model, single_data = stock_keras_fit(bench, "fare")

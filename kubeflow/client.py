@@ -13,6 +13,8 @@ import urllib.request
 
 import yaml
 
+from pipeline.errors import HostError, UsageError
+
 HEALTHZ_PATH = "/apis/v2beta1/healthz"
 DEFAULT_EXPERIMENT = "tfx-multihead"
 # KFP cron: seconds minutes hours day-of-month month day-of-week.
@@ -21,7 +23,7 @@ _CRON_FIELD = re.compile(
 )
 
 
-class KubeflowError(RuntimeError):
+class KubeflowError(HostError):
     """Kubeflow Pipelines could not be reached or refused the request."""
 
 
@@ -38,17 +40,17 @@ def validate_cron(expression: str) -> str:
     """Checks a KFP cron expression (6 fields, seconds first).
 
     Raises:
-      ValueError: explaining the expected form, with a corrected guess for a
+      UsageError: explaining the expected form, with a corrected guess for a
         classic 5-field expression.
     """
     fields = expression.split()
     if len(fields) == 5:
-        raise ValueError(
+        raise UsageError(
             f"cron {expression!r} has 5 fields; KFP cron has 6, seconds first "
             f"(sec min hour day month weekday): did you mean '0 {expression}'?"
         )
     if len(fields) != 6:
-        raise ValueError(
+        raise UsageError(
             f"cron {expression!r} has {len(fields)} fields; KFP cron has 6, seconds "
             "first (sec min hour day month weekday), e.g. '0 0 3 * * *' for 03:00 daily"
         )
@@ -56,17 +58,17 @@ def validate_cron(expression: str) -> str:
         ("seconds", "minutes", "hours", "day", "month", "weekday"), fields, strict=True
     ):
         if not _CRON_FIELD.match(value):
-            raise ValueError(f"cron {expression!r}: field {name} {value!r} is not valid")
+            raise UsageError(f"cron {expression!r}: field {name} {value!r} is not valid")
     return expression
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
-    """`["k=v", ...]` -> dict; raises ValueError on a pair without '='."""
+    """`["k=v", ...]` -> dict; raises UsageError on a pair without '='."""
     params = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--param {pair!r} is not of the form name=value")
+            raise UsageError(f"--param {pair!r} is not of the form name=value")
         params[key] = value
     return params
 
@@ -210,7 +212,7 @@ def schedule(
     """
     validate_cron(cron)
     if max_concurrency < 1:
-        raise ValueError(f"--max-concurrency must be at least 1, got {max_concurrency}")
+        raise UsageError(f"--max-concurrency must be at least 1, got {max_concurrency}")
     client = _client(host)
     with tempfile.TemporaryDirectory() as folder:
         uncached = os.path.join(folder, os.path.basename(package))

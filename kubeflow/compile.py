@@ -11,6 +11,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
+from components.serving import serving_dir
 from kubeflow.settings import (
     DATA_ROOT_PARAMETER,
     DEFAULT_IMAGE,
@@ -49,7 +50,7 @@ def compile_pipeline(
     serving = tfx.dsl.experimental.RuntimeParameter(
         name=SERVING_ROOT_PARAMETER,
         ptype=str,
-        default=serving_root or f"{pipeline_root.rstrip('/')}/serving/{config.name}",
+        default=serving_root or serving_dir(pipeline_root, config.name),
     )
     pipeline = create_pipeline(
         config, data_dir=data, pipeline_root=pipeline_root, serving_base=serving

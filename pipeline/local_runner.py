@@ -7,6 +7,7 @@ import os
 from tfx import v1 as tfx
 
 from components.served_model.executor import served_state
+from components.serving import serving_dir
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 
@@ -18,7 +19,7 @@ def metadata_path(home: str) -> str:
 def run_local(config: PipelineConfig, data_dir: str, home: str, enable_cache: bool = True) -> None:
     """One pipeline run under `home` (metadata, artifacts, serving)."""
     home = os.path.abspath(home)
-    serving = os.path.join(home, "serving", config.name)
+    serving = serving_dir(home, config.name)
     pipeline = create_pipeline(
         config,
         data_dir=os.path.abspath(data_dir),

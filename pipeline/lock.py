@@ -12,9 +12,7 @@ import os
 import time
 from contextlib import contextmanager
 
-
-class LockBusy(RuntimeError):
-    """Another run holds the lock."""
+from pipeline.errors import LockBusy
 
 
 @contextmanager

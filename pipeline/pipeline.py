@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import pathlib
 
 from tfx import v1 as tfx
 
+from components.constants import CODE_FINGERPRINT_KEY
 from components.evaluator.component import MultiHeadEvaluator
 from components.example_gen.component import CsvExampleGen
 from components.pusher.component import MultiHeadPusher
 from components.served_model.component import ServedModelLookup
 from components.trainer.component import MultiHeadTrainer
-from pipeline.config import PipelineConfig, resolve_function
-from trainer_module.preprocessing import CONFIG_KEY
+from pipeline.config import PipelineConfig
+from trainer_module.derived import resolve_function
+from trainer_module.preprocessing import SPEC_KEY
 
 CSV_PATTERN = "*.csv"
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
-_CODE_PATHS = ("trainer_module", "components", "pipeline/config.py")
+# What the components run: neither imports pipeline/, so nothing else counts.
+_CODE_PATHS = ("trainer_module", "components")
 
 
 def code_fingerprint(config: PipelineConfig) -> str:
@@ -45,10 +47,6 @@ def code_fingerprint(config: PipelineConfig) -> str:
     return digest.hexdigest()[:16]
 
 
-def serving_dir(home: str, config: PipelineConfig) -> str:
-    return os.path.join(home, "serving", config.name)
-
-
 def create_pipeline(
     config: PipelineConfig,
     data_dir: str,
@@ -65,7 +63,6 @@ def create_pipeline(
     `serving_base` for the trainer's warm start and the evaluator's
     comparison; `served_state` (what a local runner saw there) keys its cache.
     """
-    config_json = config.to_json()
     fingerprint = code_fingerprint(config)
     example_gen = CsvExampleGen(
         input_base=data_dir,
@@ -90,15 +87,14 @@ def create_pipeline(
         # StatisticsGen already describes the raw data; pre/post-transform
         # statistics would be a third and fourth pass over it.
         disable_statistics=True,
-        # Trace the preprocessing function as a TF1 graph: same outputs (the
-        # taxi metrics are identical to the digit), Transform 19 -> 15 s and
-        # the evaluator's transform_features call cheaper (7 -> 5 s) on 15k
-        # rows. The trainer and the export read it through
-        # TFTransformOutput, which takes either form.
+        # Trace the preprocessing function as a TF1 graph: same outputs, a
+        # faster Transform and a cheaper transform_features call in the
+        # evaluator (docs/benchmarks.md). The trainer and the export read it
+        # through TFTransformOutput, which takes either form.
         force_tf_compat_v1=True,
         custom_config={
-            CONFIG_KEY: config.transform_view().to_json(),
-            "code_fingerprint": fingerprint,
+            SPEC_KEY: config.transform_spec().to_json(),
+            CODE_FINGERPRINT_KEY: fingerprint,
         },
     )
     lookup = None
@@ -109,14 +105,14 @@ def create_pipeline(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         anomalies=example_validator.outputs["anomalies"],
-        config_json=config.trainer_view().to_json(),
+        model_spec=config.model_spec(),
         code_fingerprint=fingerprint,
         base_model=served if config.baseline.warm_start else None,
     )
     evaluator = MultiHeadEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        config_json=config_json,
+        evaluation_spec=config.evaluation_spec(),
         baseline_model=served if config.baseline.compare else None,
     )
     pusher = MultiHeadPusher(

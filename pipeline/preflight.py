@@ -9,11 +9,8 @@ import os
 from tfx.dsl.io import fileio
 
 from pipeline.config import PipelineConfig
+from pipeline.errors import DataError
 from pipeline.pipeline import CSV_PATTERN
-
-
-class DataError(ValueError):
-    """The data folder cannot feed this config."""
 
 
 def csv_files(data_dir: str) -> list[str]:

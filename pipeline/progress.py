@@ -7,6 +7,13 @@ import sys
 import time
 from typing import TextIO
 
+# The format strings of the records parsed here, as TFX 1.16 logs them
+# (tfx/orchestration/local/local_dag_runner.py and portable/launcher.py);
+# tests/test_progress.py checks that the installed TFX still logs them.
+RUNNING = "Component %s is running."
+FINISHED = "Component %s is finished."
+CACHED = "A cached execution %d is used."
+
 
 class ComponentProgress(logging.Handler):
     """Turns the runner's 'Component X is running/finished.' records into
@@ -22,16 +29,16 @@ class ComponentProgress(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.msg
-        if message == "Component %s is running.":
+        if message == RUNNING:
             self.current, self.cached, self.started = (
                 record.args[0],
                 False,
                 time.monotonic(),
             )
             self._print(f"[{self.current}] started")
-        elif message == "A cached execution %d is used.":
+        elif message == CACHED:
             self.cached = True
-        elif message == "Component %s is finished." and self.current:
+        elif message == FINISHED and self.current:
             seconds = time.monotonic() - self.started
             self.durations[self.current] = {
                 "seconds": round(seconds, 2),

@@ -7,10 +7,12 @@ import json
 import os
 import re
 
+from pipeline.errors import DataError
+
 SPAN_DIR = re.compile(r"^span-(\d+)$")
 
 
-class SpanError(ValueError):
+class SpanError(DataError):
     """The data folder holds no usable span."""
 
 

@@ -13,14 +13,10 @@ from typing import Any
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from components.evaluator.spec import BLESSED_PROPERTY, BLESSING_KEY, VERDICTS_PROPERTY
-from components.pusher.spec import (
-    DESTINATION_PROPERTY,
-    PUSHED_MODEL_KEY,
-    PUSHED_PROPERTY,
-    REFUSED_PROPERTY,
-)
-from components.trainer.spec import MODEL_KEY, WARM_START_PROPERTY
+from components import properties
+from components.evaluator.spec import BLESSING_KEY
+from components.pusher.spec import PUSHED_MODEL_KEY
+from components.trainer.spec import MODEL_KEY
 
 RUN_CONTEXT = "pipeline_run"
 PIPELINE_CONTEXT = "pipeline"
@@ -81,20 +77,20 @@ def build_summary(metadata_file: str, pipeline_name: str) -> dict[str, Any]:
     blessing = outputs.get(BLESSING_KEY)
     pushed = outputs.get(PUSHED_MODEL_KEY)
     model = outputs.get(MODEL_KEY)
-    heads = json.loads(_custom(blessing, VERDICTS_PROPERTY) or "{}") if blessing else {}
+    heads = json.loads(_custom(blessing, properties.VERDICTS) or "{}") if blessing else {}
     pushed_model = None
-    if pushed is not None and _custom(pushed, PUSHED_PROPERTY) == 1:
-        pushed_model = _custom(pushed, DESTINATION_PROPERTY)
-    warm = _custom(model, WARM_START_PROPERTY) if model is not None else None
+    if pushed is not None and _custom(pushed, properties.PUSHED) == 1:
+        pushed_model = _custom(pushed, properties.PUSHED_DESTINATION)
+    warm = _custom(model, properties.WARM_START) if model is not None else None
     served = [h.get("served") for h in heads.values() if h.get("served")]
     return {
         "run_id": run.name,
         "pipeline": pipeline_name,
         "heads": heads,
-        "blessed": bool(blessing is not None and _custom(blessing, BLESSED_PROPERTY) == 1),
+        "blessed": bool(blessing is not None and _custom(blessing, properties.BLESSED) == 1),
         "pushed_model": pushed_model,
         "model": model.uri if model is not None else None,
-        "push_refused": _custom(pushed, REFUSED_PROPERTY) if pushed is not None else None,
+        "push_refused": _custom(pushed, properties.PUSH_REFUSED) if pushed is not None else None,
         "warm_start": json.loads(warm) if warm else None,
         "baseline_version": served[0]["version"] if served else None,
     }

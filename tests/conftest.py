@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from pipeline.config import CONFIG_DIR, DEFAULT_CONFIG, PipelineConfig, parse_config  # noqa: E402
+from pipeline.config_file import DEFAULT_CONFIG, TAXI_CSV  # noqa: E402
+from trainer_module.spec import ModelSpec  # noqa: E402
 
 # The components of the pipeline, in order.
 COMPONENTS = [
@@ -24,14 +23,12 @@ COMPONENTS = [
     "MultiHeadEvaluator",
     "MultiHeadPusher",
 ]
-TAXI_CSV = os.path.join(os.path.dirname(CONFIG_DIR), "data", "taxi", "data.csv")
 
 
-def small_config(**training) -> PipelineConfig:
+def small_spec(**training) -> ModelSpec:
     """Two numeric features, a categorical one, a binary and a regression head."""
-    return parse_config(
+    return ModelSpec.model_validate(
         {
-            "name": "tiny",
             "features": [
                 {"name": "x1", "type": "numeric"},
                 {"name": "x2", "type": "numeric"},
@@ -66,11 +63,6 @@ def taxi_sample(path: str, rows: int, seed_every: int = 5) -> str:
                 if kept >= rows:
                     break
     return path
-
-
-@pytest.fixture
-def tiny_config() -> PipelineConfig:
-    return small_config()
 
 
 def write_config(

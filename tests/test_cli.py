@@ -26,3 +26,8 @@ def test_ragged_csv_exits_2_naming_file_and_line(tmp_path, capsys):
     assert main(["run", "--data", str(data), "--home", str(tmp_path / "home")]) == 2
     err = capsys.readouterr().err
     assert "part.csv, line 22: 3 fields, expected 18" in err
+
+
+def test_a_bad_option_exits_2_and_says_what_to_write(capsys):
+    assert main(["schedule", "--host", "http://127.0.0.1:9", "--cron", "0 3 * * *"]) == 2
+    assert "did you mean '0 0 3 * * *'?" in capsys.readouterr().err

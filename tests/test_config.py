@@ -7,7 +7,9 @@ import copy
 import pytest
 import yaml
 
-from pipeline.config import DEFAULT_CONFIG, ConfigError, load_config, parse_config
+from pipeline.config_file import DEFAULT_CONFIG, load_config, parse_config
+from pipeline.errors import ConfigError
+from trainer_module.spec import HeadSpec, LabelSpec, ModelSpec, TransformSpec
 
 BASE = {
     "name": "demo",
@@ -142,13 +144,33 @@ def test_relative_data_resolves_against_config_file(tmp_path):
     assert load_config(str(path)).data_dir == str(tmp_path / "csvs")
 
 
-def test_views_drop_what_their_component_does_not_read():
+def test_each_component_gets_only_its_typed_piece():
     config = load_config(DEFAULT_CONFIG)
-    transform = config.transform_view()
-    assert transform.training == type(config.training)()
-    assert all(not h.thresholds for h in transform.heads)
+    transform = config.transform_spec()
+    assert type(transform) is TransformSpec
+    assert all(type(h) is LabelSpec for h in transform.heads)
     assert [h.label for h in transform.heads] == [h.label for h in config.heads]
-    trainer = config.trainer_view()
-    assert trainer.training == config.training
-    assert [h.optimizer for h in trainer.heads] == [h.optimizer for h in config.heads]
-    assert all(not h.thresholds for h in trainer.heads)
+    model = config.model_spec()
+    assert type(model) is ModelSpec and model.training == config.training
+    assert all(type(h) is HeadSpec for h in model.heads)
+    assert [h.optimizer for h in model.heads] == [h.optimizer for h in config.heads]
+    evaluation = config.evaluation_spec()
+    assert [h.thresholds for h in evaluation.heads] == [h.thresholds for h in config.heads]
+    assert evaluation.require == ["big_tipper", "fare", "trip_seconds"]
+    assert not evaluation.compare
+
+
+def test_change_bound_needs_a_metric_with_a_direction():
+    head = {
+        "name": "h",
+        "label": "y",
+        "task": "regression",
+        "metrics": ["example_count"],
+        "thresholds": {"example_count": {"max_worse": 10}},
+    }
+    message = error_of(with_changes(heads=[head]))
+    assert "threshold on 'example_count': max_worse / max_worse_relative need a metric" in message
+    head["thresholds"] = {"example_count": {"lower": 100}}
+    assert (
+        parse_config(with_changes(heads=[head])).heads[0].thresholds["example_count"].lower == 100
+    )

@@ -1,13 +1,17 @@
 """End to end: `multihead run` with LocalDagRunner on a taxi sample.
 
-Three runs share one home: the first computes everything and pushes version
-1; the second is served from cache; the third tightens one threshold, so only
-evaluation and push run again and nothing is pushed.
+Named scenarios share one home: a first run that computes everything and
+pushes version 1; a cached rerun; a strict threshold (only evaluation and
+push run again, nothing is pushed); blank labels that stop training by name;
+a curated schema whose anomalies stop the run before training. Each scenario
+records what the home held before and after it, so none depends on the
+order the others ran in.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import glob
 import json
 import os
@@ -41,6 +45,8 @@ def executions_by_node(home) -> dict[str, list[int]]:
     """Node id -> states of its executions, oldest first."""
     import ml_metadata as mlmd
 
+    if not os.path.exists(os.path.join(home, "metadata.sqlite")):
+        return {}
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = os.path.join(home, "metadata.sqlite")
     store = mlmd.MetadataStore(connection)
@@ -52,7 +58,7 @@ def executions_by_node(home) -> dict[str, list[int]]:
     return result
 
 
-def curated_schema(home: str, target) -> str:
+def write_curated_schema(home: str, target) -> str:
     """The schema SchemaGen inferred, with 'Cash' dropped from payment_type's domain."""
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
@@ -81,52 +87,100 @@ def blank_some_fares(source, target) -> None:
             writer.writerow(row)
 
 
+@dataclasses.dataclass
+class Scenario:
+    """One `multihead run` on the shared home, and what it changed."""
+
+    result: subprocess.CompletedProcess
+    before: dict | None  # runs/latest.json before the run
+    after: dict  # ... and after it
+    executions: dict[str, list[int]]  # node -> states of the executions this run made
+    served_before: list[str]  # the serving folder's entries before the run
+    served: list[str]  # ... and after it
+
+
+class Home:
+    """A home folder on a 3,000-row taxi sample; runs one config after another."""
+
+    def __init__(self, root):
+        self.root = root
+        self.data = root / "data"
+        self.data.mkdir()
+        taxi_sample(str(self.data / "sample.csv"), rows=3000, seed_every=5)
+        self.path = str(root / "home")
+        self.lenient = write_config(root / "lenient.yaml", self.data, auc_lower=0.6)
+
+    def latest(self) -> dict | None:
+        path = os.path.join(self.path, "runs", "latest.json")
+        return summary(self.path) if os.path.exists(path) else None
+
+    def served(self) -> list[str]:
+        serving = os.path.join(self.path, "serving", "taxi-multihead")
+        return sorted(os.listdir(serving)) if os.path.isdir(serving) else []
+
+    def run(self, config: str) -> Scenario:
+        before, old, served = self.latest(), executions_by_node(self.path), self.served()
+        result = multihead(config, self.path)
+        new = {
+            node: states[len(old.get(node, [])) :]
+            for node, states in executions_by_node(self.path).items()
+        }
+        return Scenario(result, before, self.latest(), new, served, self.served())
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    data = root / "data"
-    data.mkdir()
-    taxi_sample(str(data / "sample.csv"), rows=3000, seed_every=5)
-    home = str(root / "home")
-    lenient = write_config(root / "lenient.yaml", data, auc_lower=0.6)
-    strict = write_config(root / "strict.yaml", data, auc_lower=0.999)
-    first = multihead(lenient, home)
-    assert first.returncode == 0, first.stderr[-3000:]
-    after_first = (summary(home), executions_by_node(home))
-    second = multihead(lenient, home)
-    assert second.returncode == 0, second.stderr[-3000:]
-    after_second = (summary(home), executions_by_node(home))
-    third = multihead(strict, home)
-    assert third.returncode == 0, third.stderr[-3000:]
-    after_third = (summary(home), executions_by_node(home))
-    broken = root / "broken"
+def home(tmp_path_factory) -> Home:
+    return Home(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="module")
+def first_run(home) -> Scenario:
+    scenario = home.run(home.lenient)
+    assert scenario.result.returncode == 0, scenario.result.stderr[-3000:]
+    return scenario
+
+
+@pytest.fixture(scope="module")
+def cached_rerun(home, first_run) -> Scenario:
+    """The same config and data again."""
+    scenario = home.run(home.lenient)
+    assert scenario.result.returncode == 0, scenario.result.stderr[-3000:]
+    return scenario
+
+
+@pytest.fixture(scope="module")
+def strict_threshold(home, first_run) -> Scenario:
+    """Only big_tipper's AUC bound tightened, to 0.999."""
+    scenario = home.run(write_config(home.root / "strict.yaml", home.data, auc_lower=0.999))
+    assert scenario.result.returncode == 0, scenario.result.stderr[-3000:]
+    return scenario
+
+
+@pytest.fixture(scope="module")
+def blank_fares(home, first_run) -> Scenario:
+    """Every 50th fare blank, while the fare head may not miss labels."""
+    broken = home.root / "broken"
     broken.mkdir()
-    blank_some_fares(data / "sample.csv", broken / "sample.csv")
-    fourth = multihead(write_config(root / "broken.yaml", broken, auc_lower=0.6), home)
-    curated = curated_schema(home, root / "schema.pbtxt")
-    fifth = multihead(write_config(root / "curated.yaml", data, 0.6, schema=curated), home)
-    return {
-        "home": home,
-        "config": lenient,
-        "data": str(data),
-        "first": (first, *after_first),
-        "second": (second, *after_second),
-        "third": (third, *after_third),
-        "fourth": (fourth, summary(home)),
-        "fifth": (fifth, summary(home)),
-    }
+    blank_some_fares(home.data / "sample.csv", broken / "sample.csv")
+    return home.run(write_config(home.root / "broken.yaml", broken, auc_lower=0.6))
 
 
-def test_every_component_ran_once_with_progress_lines(runs):
-    result, _, executions = runs["first"]
+@pytest.fixture(scope="module")
+def curated_schema(home, first_run) -> Scenario:
+    """A curated schema whose payment_type domain lacks 'Cash', which the data has."""
+    schema = write_curated_schema(home.path, home.root / "schema.pbtxt")
+    return home.run(write_config(home.root / "curated.yaml", home.data, 0.6, schema=schema))
+
+
+def test_every_component_ran_once_with_progress_lines(first_run):
     for component in COMPONENTS:
-        assert f"[{component}] started" in result.stdout
-        assert f"[{component}] done in" in result.stdout
-        assert executions[component] == [metadata_store_pb2.Execution.COMPLETE]
+        assert f"[{component}] started" in first_run.result.stdout
+        assert f"[{component}] done in" in first_run.result.stdout
+        assert first_run.executions[component] == [metadata_store_pb2.Execution.COMPLETE]
 
 
-def test_summary_has_every_head_and_the_pushed_model(runs):
-    _, first, _ = runs["first"]
+def test_summary_has_every_head_and_the_pushed_model(home, first_run):
+    first = first_run.after
     assert sorted(first["heads"]) == HEADS
     for head in HEADS:
         info = first["heads"][head]
@@ -136,39 +190,35 @@ def test_summary_has_every_head_and_the_pushed_model(runs):
     assert first["heads"]["big_tipper"]["metrics"]["auc"] > 0.7
     assert first["heads"]["fare"]["thresholds"] == {"mean_absolute_error": {"upper": 10.0}}
     assert first["blessed"] is True
-    serving = os.path.join(runs["home"], "serving", "taxi-multihead")
+    serving = os.path.join(home.path, "serving", "taxi-multihead")
     assert first["pushed_model"] == os.path.join(serving, "1")
-    with open(os.path.join(runs["home"], "runs", first["run_id"].replace(":", "-") + ".json")) as f:
+    with open(os.path.join(home.path, "runs", first["run_id"].replace(":", "-") + ".json")) as f:
         assert json.load(f) == first
 
 
-def test_second_run_is_served_from_cache(runs):
-    result, second, executions = runs["second"]
-    _, first, _ = runs["first"]
+def test_a_rerun_of_the_same_config_is_served_from_cache(first_run, cached_rerun):
     for component in COMPONENTS:
-        assert f"[{component}] cached in" in result.stdout
-        assert executions[component] == [
-            metadata_store_pb2.Execution.COMPLETE,
-            metadata_store_pb2.Execution.CACHED,
-        ]
-    assert second["heads"] == first["heads"]
-    assert second["run_id"] != first["run_id"]
-    assert os.listdir(os.path.join(runs["home"], "serving", "taxi-multihead")) == ["1"]
+        assert f"[{component}] cached in" in cached_rerun.result.stdout
+        assert cached_rerun.executions[component] == [metadata_store_pb2.Execution.CACHED]
+    assert cached_rerun.after["heads"] == first_run.after["heads"]
+    assert cached_rerun.after["run_id"] != first_run.after["run_id"]
+    assert cached_rerun.served == cached_rerun.served_before == ["1"]
 
 
-def test_failed_threshold_blocks_push_and_reuses_training(runs):
-    result, third, executions = runs["third"]
+def test_a_failed_threshold_blocks_the_push_and_reuses_training(strict_threshold):
+    result, strict = strict_threshold.result, strict_threshold.after
     assert "[Transform] cached" in result.stdout
     assert "[MultiHeadTrainer] cached" in result.stdout
     assert "[MultiHeadEvaluator] done" in result.stdout
-    assert third["blessed"] is False and third["pushed_model"] is None
-    verdict = third["heads"]["big_tipper"]
+    assert strict["blessed"] is False and strict["pushed_model"] is None
+    verdict = strict["heads"]["big_tipper"]
     assert verdict["verdict"] == "fail"
     assert verdict["reasons"][0].startswith("big_tipper: auc ")
     assert verdict["reasons"][0].endswith("< threshold 0.999")
-    assert third["heads"]["fare"]["verdict"] == "pass"
+    assert strict["heads"]["fare"]["verdict"] == "pass"
     assert "pushed model: none" in result.stdout
-    assert os.listdir(os.path.join(runs["home"], "serving", "taxi-multihead")) == ["1"]
+    assert strict_threshold.executions["MultiHeadPusher"] == [metadata_store_pb2.Execution.COMPLETE]
+    assert strict_threshold.served == strict_threshold.served_before == ["1"]
 
 
 def serialized_examples(data_dir: str, count: int) -> tf.Tensor:
@@ -199,11 +249,10 @@ def serialized_examples(data_dir: str, count: int) -> tf.Tensor:
     return tf.constant(examples)
 
 
-def test_pushed_model_head_signatures_match_serving_default(runs):
-    _, first, _ = runs["first"]
-    loaded = tf.saved_model.load(first["pushed_model"])
+def test_pushed_model_head_signatures_match_serving_default(home, first_run):
+    loaded = tf.saved_model.load(first_run.after["pushed_model"])
     assert set(loaded.signatures) == {"serving_default", "transform_features", *HEADS}
-    examples = serialized_examples(runs["data"], 32)
+    examples = serialized_examples(str(home.data), 32)
     everything = loaded.signatures["serving_default"](examples=examples)
     assert sorted(everything) == HEADS
     for head in HEADS:
@@ -219,38 +268,36 @@ def test_pushed_model_head_signatures_match_serving_default(runs):
     assert everything["fare"].numpy().mean() > 1.0  # dollars, not z-scores
 
 
-def test_missing_labels_stop_training_and_keep_what_was_pushed(runs):
-    result, latest = runs["fourth"]
-    _, third, _ = runs["third"]
+def test_blank_labels_stop_training_by_name_and_keep_what_was_pushed(blank_fares):
+    result = blank_fares.result
     assert result.returncode == 1
     assert "error: MultiHeadTrainer failed" in result.stderr
     assert "head 'fare':" in result.stderr and "rows have no label 'fare'" in result.stderr
     assert "label_may_be_missing is false" in result.stderr
-    assert latest == third  # the summary of the last good run is kept
-    assert os.listdir(os.path.join(runs["home"], "serving", "taxi-multihead")) == ["1"]
+    assert blank_fares.after == blank_fares.before  # the summary of the last good run is kept
+    assert blank_fares.served == blank_fares.served_before == ["1"]
 
 
-def test_benchmark_smoke(runs):
-    """Short runs of the serving and quality benchmarks, so they cannot rot."""
-    from bench import quality, serving
-
-    lines = serving.run(runs["home"], calls=3, steps=5, config_path=runs["config"])["results"]
-    assert len(lines) == 8
-    assert all(
-        re.fullmatch(r"RESULT serving \S+=[-\d.e+]+ target=\S+ (met|missed)", x) for x in lines
-    )
-    outcome = quality.run(runs["home"], seeds=1, steps=20, config_path=runs["config"])
-    assert set(outcome["scores"]) == {"disjoint", "single", "joint_backbone", "disjoint_backbone"}
-    assert outcome["scores"]["disjoint"]["big_tipper"][0] > 0.5
-    assert len(outcome["results"]) == 3
-
-
-def test_anomalies_against_a_curated_schema_stop_the_run_before_training(runs):
-    result, latest = runs["fifth"]
-    _, third, _ = runs["third"]
+def test_anomalies_against_a_curated_schema_stop_the_run_before_training(curated_schema):
+    result = curated_schema.result
     assert result.returncode == 1
     assert "[ExampleValidator] done" in result.stdout
     assert "error: MultiHeadTrainer failed: AnomaliesFound" in result.stderr
     assert "column 'payment_type'" in result.stderr and "Cash" in result.stderr
-    assert latest == third
-    assert os.listdir(os.path.join(runs["home"], "serving", "taxi-multihead")) == ["1"]
+    assert curated_schema.after == curated_schema.before
+    assert curated_schema.served == curated_schema.served_before == ["1"]
+
+
+def test_benchmark_smoke(home, first_run):
+    """Short runs of the serving and quality benchmarks, so they cannot rot."""
+    from bench import quality, serving
+
+    lines = serving.run(home.path, calls=3, steps=5, config_path=home.lenient)["results"]
+    assert len(lines) == 8
+    assert all(
+        re.fullmatch(r"RESULT serving \S+=[-\d.e+]+ target=\S+ (met|missed)", x) for x in lines
+    )
+    outcome = quality.run(home.path, seeds=1, steps=20, config_path=home.lenient)
+    assert set(outcome["scores"]) == {"disjoint", "single", "joint_backbone", "disjoint_backbone"}
+    assert outcome["scores"]["disjoint"]["big_tipper"][0] > 0.5
+    assert len(outcome["results"]) == 3

@@ -20,7 +20,7 @@ import time
 import pytest
 import yaml
 
-from pipeline.config import RETRAIN_CONFIG
+from pipeline.config_file import RETRAIN_CONFIG
 from tests.conftest import TAXI_CSV
 
 pytestmark = pytest.mark.e2e

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config import PipelineConfig
-from tests.conftest import small_config
+from tests.conftest import small_spec
 from trainer_module.fused import FusedTowers, can_fuse
 from trainer_module.model import InputColumn, MultiHeadModel
+from trainer_module.spec import ModelSpec
 
 COLUMNS = [InputColumn("x1"), InputColumn("c", 3), InputColumn("d", 5)]
 
@@ -22,7 +22,7 @@ def _features(batch: int = 16) -> dict[str, tf.Tensor]:
     return {"x1": x1, "c": c, "d": d}
 
 
-def _scaled_model(config: PipelineConfig, backbone=None) -> MultiHeadModel:
+def _scaled_model(config: ModelSpec, backbone=None) -> MultiHeadModel:
     model = MultiHeadModel(COLUMNS, config.heads, backbone=backbone, seed=3)
     for layer in model.scales.values():
         layer.shift.assign(250.0)
@@ -31,7 +31,7 @@ def _scaled_model(config: PipelineConfig, backbone=None) -> MultiHeadModel:
 
 
 def test_fused_equals_the_keras_towers():
-    config = small_config()
+    config = small_spec()
     model = _scaled_model(config)
     features = _features()
     expected = model(features)
@@ -46,7 +46,7 @@ def test_fused_equals_the_keras_towers():
 
 
 def test_one_head_alone_and_a_backbone_give_the_same_outputs():
-    config = small_config()
+    config = small_spec()
     model = _scaled_model(config)
     features = _features()
     expected = model(features)
@@ -64,9 +64,9 @@ def test_one_head_alone_and_a_backbone_give_the_same_outputs():
 
 
 def test_towers_of_different_depth_are_not_fused():
-    raw = small_config().model_dump()
+    raw = small_spec().model_dump()
     raw["heads"][1]["tower"] = [4, 4]
-    config = PipelineConfig.model_validate(raw)
+    config = ModelSpec.model_validate(raw)
     model = MultiHeadModel([InputColumn("x1")], config.heads, seed=1)
     assert not can_fuse(model, config.heads)
     assert can_fuse(model, config.heads[1:])

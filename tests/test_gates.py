@@ -11,7 +11,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.anomalies import SCHEMA_DIFF_FILE, AnomaliesFound, check_anomalies
-from pipeline.config import parse_config
+from pipeline.config_file import parse_config
 from trainer_module.data import check_labels, scan_labels
 
 

@@ -9,7 +9,7 @@ import yaml
 
 from kubeflow.compile import compile_pipeline
 from pipeline.cli import main
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from tests.kfp_fake_server import FakeKfp
 
 

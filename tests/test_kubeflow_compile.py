@@ -11,7 +11,8 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kubeflow.compile import compile_pipeline
-from pipeline.config import PipelineConfig, load_config
+from pipeline.config import PipelineConfig
+from pipeline.config_file import load_config
 from tests.conftest import COMPONENTS
 
 IMAGE = "registry.example/team/tfx-multihead:test"
@@ -94,10 +95,10 @@ def test_config_travels_inside_the_spec(compiled):
     config, component, _ = compiled
     tasks = component.pipeline_spec.root.dag.tasks
     trainer = tasks["MultiHeadTrainer"].inputs.parameters["config"]
-    assert trainer.runtime_value.constant.string_value == config.trainer_view().to_json()
+    assert trainer.runtime_value.constant.string_value == config.model_spec().to_json()
     transform = tasks["Transform"].inputs.parameters["custom_config"]
     custom = json.loads(transform.runtime_value.constant.string_value)
-    assert custom["config"] == config.transform_view().to_json()
+    assert custom["transform_spec"] == config.transform_spec().to_json()
 
 
 def test_json_output_is_a_vertex_pipeline_job(tmp_path):
@@ -116,7 +117,7 @@ def test_bad_output_extension(tmp_path):
 
 
 def test_retraining_pipeline_finds_the_served_model_without_resolvers(tmp_path):
-    from pipeline.config import RETRAIN_CONFIG
+    from pipeline.config_file import RETRAIN_CONFIG
 
     path = compile_pipeline(load_config(RETRAIN_CONFIG), str(tmp_path / "r.yaml"), image=IMAGE)
     spec = kfp.components.load_component_from_file(path).pipeline_spec

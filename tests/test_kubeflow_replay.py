@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from kubeflow.compile import compile_pipeline
 from kubeflow.testing.replay import load_spec, metadata, replay, task_order
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from tests.conftest import taxi_sample, write_config
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from pipeline.cli import main
-from pipeline.lock import LockBusy, home_lock
+from pipeline.errors import LockBusy
+from pipeline.lock import home_lock
 
 
 def test_second_holder_is_refused_with_the_holder_named(tmp_path):

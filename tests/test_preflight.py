@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.preflight import DataError, check_data
+from pipeline.config_file import load_config
+from pipeline.errors import DataError
+from pipeline.preflight import check_data
 from tests.conftest import taxi_sample
 
 CONFIG = load_config()

@@ -11,8 +11,8 @@ import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from pipeline.config import parse_config
-from trainer_module.preprocessing import CONFIG_KEY, preprocessing_fn
+from pipeline.config_file import parse_config
+from trainer_module.preprocessing import SPEC_KEY, preprocessing_fn
 
 CONFIG = parse_config(
     {
@@ -85,7 +85,7 @@ def transformed():
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(SPEC))
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
         (result, _), _ = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            lambda inputs: preprocessing_fn(inputs, {CONFIG_KEY: CONFIG.to_json()})
+            lambda inputs: preprocessing_fn(inputs, {SPEC_KEY: CONFIG.transform_spec().to_json()})
         )
     return result
 
@@ -148,7 +148,7 @@ def test_hashed_categorical_is_stable_and_bounded():
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(SPEC))
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
         (rows, _), _ = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            lambda inputs: preprocessing_fn(inputs, {CONFIG_KEY: config.to_json()})
+            lambda inputs: preprocessing_fn(inputs, {SPEC_KEY: config.transform_spec().to_json()})
         )
     pay = column(rows, "pay")
     assert pay[1] == pay[2] and set(pay.tolist()) <= set(range(8))

@@ -9,9 +9,11 @@ import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
-from components.evaluator.spec import BLESSED_PROPERTY
+from components import properties
 from components.pusher import spec
-from components.pusher.executor import Executor, push, served_versions
+from components.pusher.executor import Executor
+from components.serving import served_versions
+from components.serving import write_version as push
 
 
 def _signature(name: str, dtype: tf.DType):
@@ -43,7 +45,7 @@ def run_pusher(
     root, blessed: int, serving_dir: str, outputs=None, allow: int = 0
 ) -> standard_artifacts.PushedModel:
     blessing = standard_artifacts.ModelBlessing()
-    blessing.set_int_custom_property(BLESSED_PROPERTY, blessed)
+    blessing.set_int_custom_property(properties.BLESSED, blessed)
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(root / "pushed")
     Executor().Do(
@@ -58,13 +60,13 @@ def test_blessed_model_gets_next_version(tmp_path):
     serving = str(tmp_path / "serving" / "m")
     first = run_pusher(tmp_path, 1, serving)
     second = run_pusher(tmp_path, 1, serving)
-    assert first.get_int_custom_property(spec.VERSION_PROPERTY) == 1
-    assert second.get_int_custom_property(spec.VERSION_PROPERTY) == 2
+    assert first.get_int_custom_property(properties.PUSHED_VERSION) == 1
+    assert second.get_int_custom_property(properties.PUSHED_VERSION) == 2
     assert sorted(os.listdir(serving)) == ["1", "2"]  # no temporary left
     copied = os.path.join(serving, "2", "saved_model.pb")
     source = os.path.join(str(tmp_path), "model", "Format-Serving", "saved_model.pb")
     assert open(copied, "rb").read() == open(source, "rb").read()
-    assert second.get_string_custom_property(spec.DESTINATION_PROPERTY) == os.path.join(
+    assert second.get_string_custom_property(properties.PUSHED_DESTINATION) == os.path.join(
         serving, "2"
     )
 
@@ -72,7 +74,7 @@ def test_blessed_model_gets_next_version(tmp_path):
 def test_unblessed_model_is_not_pushed(tmp_path):
     serving = str(tmp_path / "serving" / "m")
     pushed = run_pusher(tmp_path, 0, serving)
-    assert pushed.get_int_custom_property(spec.PUSHED_PROPERTY) == 0
+    assert pushed.get_int_custom_property(properties.PUSHED) == 0
     assert served_versions(serving) == []
     assert not os.path.exists(serving)
 
@@ -103,8 +105,8 @@ def test_dropped_signature_is_not_pushed_and_says_why(tmp_path):
     serving = str(tmp_path / "serving")
     run_pusher(tmp_path, 1, serving)
     pushed = run_pusher(tmp_path, 1, serving, outputs={"fare": tf.float32})
-    assert pushed.get_int_custom_property(spec.PUSHED_PROPERTY) == 0
-    reason = pushed.get_string_custom_property(spec.REFUSED_PROPERTY)
+    assert pushed.get_int_custom_property(properties.PUSHED) == 0
+    reason = pushed.get_string_custom_property(properties.PUSH_REFUSED)
     assert reason == "not pushed: signature 'tipper' is missing (served version 1 has it)"
     assert served_versions(serving) == [1]
 
@@ -113,7 +115,7 @@ def test_changed_output_dtype_is_not_pushed(tmp_path):
     serving = str(tmp_path / "serving")
     run_pusher(tmp_path, 1, serving)
     pushed = run_pusher(tmp_path, 1, serving, outputs={"fare": tf.float32, "tipper": tf.int64})
-    reason = pushed.get_string_custom_property(spec.REFUSED_PROPERTY)
+    reason = pushed.get_string_custom_property(properties.PUSH_REFUSED)
     assert "output 'tipper' of signature 'tipper' changes from float [-1] to int64 [-1]" in reason
 
 
@@ -123,9 +125,9 @@ def test_signature_change_is_pushed_when_allowed_and_new_heads_always(tmp_path):
     more = {"fare": tf.float32, "tipper": tf.float32, "seconds": tf.float32}
     assert (
         run_pusher(tmp_path, 1, serving, outputs=more).get_int_custom_property(
-            spec.VERSION_PROPERTY
+            properties.PUSHED_VERSION
         )
         == 2
     )
     fewer = run_pusher(tmp_path, 1, serving, outputs={"fare": tf.float32}, allow=1)
-    assert fewer.get_int_custom_property(spec.VERSION_PROPERTY) == 3
+    assert fewer.get_int_custom_property(properties.PUSHED_VERSION) == 3

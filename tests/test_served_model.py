@@ -6,8 +6,9 @@ import os
 
 from tfx.types import standard_artifacts
 
+from components.properties import SERVED_VERSION, is_found
 from components.served_model import spec
-from components.served_model.executor import Executor, is_found, served_state
+from components.served_model.executor import Executor, served_state
 
 
 def lookup(tmp_path, serving: str) -> standard_artifacts.Model:
@@ -20,7 +21,7 @@ def lookup(tmp_path, serving: str) -> standard_artifacts.Model:
 def test_no_served_model_yet(tmp_path):
     model = lookup(tmp_path, str(tmp_path / "serving"))
     assert not is_found(model)
-    assert model.get_int_custom_property(spec.VERSION_PROPERTY) == 0
+    assert model.get_int_custom_property(SERVED_VERSION) == 0
     assert served_state(str(tmp_path / "serving")).endswith("@none")
 
 
@@ -31,7 +32,7 @@ def test_newest_version_is_copied(tmp_path):
         (serving / version / "saved_model.pb").write_text(version)
     model = lookup(tmp_path, str(serving))
     assert is_found(model)
-    assert model.get_int_custom_property(spec.VERSION_PROPERTY) == 10
+    assert model.get_int_custom_property(SERVED_VERSION) == 10
     copied = os.path.join(model.uri, "Format-Serving", "saved_model.pb")
     assert open(copied).read() == "10"
     assert served_state(str(serving)).endswith("@10")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import PipelineConfig
-from tests.conftest import small_config
-from trainer_module.model import InputColumn, MultiHeadModel, predictions
-from trainer_module.training import MultiHeadTrainer, NonFiniteLossError, masked_loss
+from tests.conftest import small_spec
+from trainer_module.model import InputColumn, MultiHeadModel
+from trainer_module.spec import ModelSpec
+from trainer_module.training import NonFiniteLossError, TrainingLoop, masked_loss
 
 COLUMNS = [InputColumn("x1"), InputColumn("x2"), InputColumn("c", 3)]
 
@@ -34,19 +34,19 @@ def batch(rows: int = 8, mask_b: list[float] | None = None, seed: int = 0):
     return features, labels, weights
 
 
-def trainer_for(config: PipelineConfig) -> MultiHeadTrainer:
+def trainer_for(config: ModelSpec) -> TrainingLoop:
     tf.keras.utils.set_random_seed(config.training.seed)
     backbone = config.training.backbone.layers if config.training.backbone else None
     model = MultiHeadModel(COLUMNS, config.heads, backbone, seed=config.training.seed)
-    return MultiHeadTrainer(model, config)
+    return TrainingLoop(model, config)
 
 
-def with_heads(config: PipelineConfig, **per_head) -> PipelineConfig:
+def with_heads(config: ModelSpec, **per_head) -> ModelSpec:
     """A copy of `config` whose heads get the given fields (by head name)."""
     data = config.model_dump()
     for head in data["heads"]:
         head.update(per_head.get(head["name"], {}))
-    return PipelineConfig.model_validate(data)
+    return ModelSpec.model_validate(data)
 
 
 def values(variables) -> list[np.ndarray]:
@@ -58,7 +58,7 @@ def same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 
 
 def test_masked_regression_loss_ignores_masked_rows_exactly():
-    head = small_config().head("b")
+    head = small_spec().head("b")
     raw = tf.constant([1.0, 2.0, 3.0, 4.0])
     label = tf.constant([1.0, 0.0, 5.0, float("nan")])  # NaN in a masked row
     weight = tf.constant([1.0, 1.0, 1.0, 0.0])
@@ -67,7 +67,7 @@ def test_masked_regression_loss_ignores_masked_rows_exactly():
 
 
 def test_masked_binary_loss_and_empty_mask():
-    head = small_config().head("a")
+    head = small_spec().head("a")
     raw = tf.constant([0.0, 3.0])
     loss = masked_loss(head, tf.constant([1.0, 0.0]), tf.constant([1.0, 0.0]), raw)
     assert float(loss) == pytest.approx(math.log(2.0), rel=1e-6)  # BCE of logit 0
@@ -76,7 +76,7 @@ def test_masked_binary_loss_and_empty_mask():
 
 
 def test_each_optimizer_owns_its_head_variables_and_step_counter():
-    trainer = trainer_for(small_config())
+    trainer = trainer_for(small_spec())
     trainer.step(batch())
     trainer.step(batch(seed=1))
     for name in ("a", "b"):
@@ -89,7 +89,7 @@ def test_each_optimizer_owns_its_head_variables_and_step_counter():
 
 
 def test_head_without_labels_in_batch_is_untouched_and_other_head_trains():
-    config = with_heads(small_config(), a={"optimizer": {"name": "sgd", "learning_rate": 0.1}})
+    config = with_heads(small_spec(), a={"optimizer": {"name": "sgd", "learning_rate": 0.1}})
     config = with_heads(config, b={"optimizer": {"name": "sgd", "learning_rate": 0.1}})
     trainer = trainer_for(config)
     before_a = values(trainer.model.head_variables("a"))
@@ -99,7 +99,7 @@ def test_head_without_labels_in_batch_is_untouched_and_other_head_trains():
     assert not same(values(trainer.model.head_variables("a")), before_a)
 
 
-def run_steps(config: PipelineConfig, steps: int = 5) -> MultiHeadTrainer:
+def run_steps(config: ModelSpec, steps: int = 5) -> TrainingLoop:
     trainer = trainer_for(config)
     for step in range(steps):
         trainer.step(batch(seed=step))
@@ -107,7 +107,7 @@ def run_steps(config: PipelineConfig, steps: int = 5) -> MultiHeadTrainer:
 
 
 def test_disjoint_large_loss_leaves_other_head_bit_identical():
-    base = small_config()
+    base = small_spec()
     scaled = with_heads(base, b={"weight": 1000.0})
     plain, loud = run_steps(base), run_steps(scaled)
     assert same(values(plain.model.head_variables("a")), values(loud.model.head_variables("a")))
@@ -115,7 +115,7 @@ def test_disjoint_large_loss_leaves_other_head_bit_identical():
 
 def test_joint_with_shared_backbone_lets_large_loss_move_other_head():
     backbone = {"mode": "joint", "backbone": {"layers": [6]}}
-    base = small_config(**backbone)
+    base = small_spec(**backbone)
     scaled = with_heads(base, b={"weight": 1000.0})
     plain, loud = run_steps(base), run_steps(scaled)
     assert not same(values(plain.model.head_variables("a")), values(loud.model.head_variables("a")))
@@ -125,7 +125,7 @@ def test_joint_with_shared_backbone_lets_large_loss_move_other_head():
 
 
 def test_disjoint_per_head_backbone_gets_each_heads_own_update():
-    config = small_config(backbone={"layers": [6], "update": "per_head"})
+    config = small_spec(backbone={"layers": [6], "update": "per_head"})
     trainer = run_steps(config, steps=1)
     # Two optimizers update the backbone: both hold slots for its variables.
     backbone_names = {v.name for v in trainer.model.backbone_variables()}
@@ -135,7 +135,7 @@ def test_disjoint_per_head_backbone_gets_each_heads_own_update():
 
 
 def test_backbone_optimizer_policy_keeps_heads_off_the_backbone():
-    config = small_config(backbone={"layers": [6], "update": "backbone_optimizer"})
+    config = small_spec(backbone={"layers": [6], "update": "backbone_optimizer"})
     trainer = run_steps(config, steps=1)
     backbone = {v.name.split(":")[0] for v in trainer.model.backbone_variables()}
     for name in ("a", "b"):
@@ -146,7 +146,7 @@ def test_backbone_optimizer_policy_keeps_heads_off_the_backbone():
 
 def test_masked_row_changes_nothing_for_its_head():
     """A batch with a masked row trains head b exactly like the batch without it."""
-    config = small_config(mode="disjoint")
+    config = small_spec(mode="disjoint")
     full = batch(rows=8, mask_b=[1.0] * 7 + [0.0])
     cut = tuple({k: v[:7] for k, v in part.items()} for part in full)
     t_full, t_cut = trainer_for(config), trainer_for(config)
@@ -165,12 +165,12 @@ def test_masked_row_changes_nothing_for_its_head():
 
 
 def test_same_seed_same_weights():
-    first, second = run_steps(small_config()), run_steps(small_config())
+    first, second = run_steps(small_spec()), run_steps(small_spec())
     assert same(values(first.model.trainable_variables), values(second.model.trainable_variables))
 
 
 def test_non_finite_loss_names_head_and_step():
-    config = with_heads(small_config(), b={"optimizer": {"name": "sgd", "learning_rate": 10.0}})
+    config = with_heads(small_spec(), b={"optimizer": {"name": "sgd", "learning_rate": 10.0}})
     trainer = trainer_for(config)
     features, labels, weights = batch()
     labels["b"] = tf.fill([8], 1e30)
@@ -184,7 +184,9 @@ def test_non_finite_loss_names_head_and_step():
 
 
 def test_predictions_per_task():
-    config = small_config()
+    config = small_spec()
     raw = tf.constant([0.0, 2.0])
-    assert np.allclose(predictions(config.head("a"), raw)["a"], [0.5, 1 / (1 + math.exp(-2))])
-    assert np.array_equal(predictions(config.head("b"), raw)["b"], raw)
+    binary, regression = config.head("a"), config.head("b")
+    probability = binary.kind.predictions(binary, raw)["a"]
+    assert np.allclose(probability, [0.5, 1 / (1 + math.exp(-2))])
+    assert np.array_equal(regression.kind.predictions(regression, raw)["b"], raw)

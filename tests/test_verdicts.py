@@ -2,63 +2,52 @@
 
 from __future__ import annotations
 
+from components.evaluator.gates import EvaluationSpec, HeadGates
 from components.evaluator.verdicts import head_verdict, is_blessed, verdicts
-from pipeline.config import parse_config
 
-CONFIG = parse_config(
-    {
-        "name": "v",
-        "features": [{"name": "x", "type": "numeric"}],
-        "heads": [
-            {
-                "name": "fare",
-                "label": "y1",
-                "task": "regression",
-                "thresholds": {"mean_squared_error": {"upper": 30.0}},
-            },
-            {
-                "name": "tipper",
-                "label": "y2",
-                "task": "binary",
-                "thresholds": {"auc": {"lower": 0.7, "upper": 1.0}},
-            },
-            {"name": "free", "label": "y3", "task": "regression"},
-        ],
-        "evaluation": {"require": ["tipper"]},
-    }
+
+def gates(name: str, task: str, metrics: list[str], **thresholds) -> HeadGates:
+    return HeadGates(name=name, task=task, metrics=metrics, thresholds=thresholds, output=name)
+
+
+SPEC = EvaluationSpec(
+    heads=[
+        gates("fare", "regression", ["mean_squared_error"], mean_squared_error={"upper": 30.0}),
+        gates("tipper", "binary", ["auc", "binary_accuracy"], auc={"lower": 0.7, "upper": 1.0}),
+        gates("free", "regression", ["mean_squared_error"]),
+    ],
+    require=["tipper"],
 )
 
 
 def test_failing_head_reason_names_metric_value_and_threshold():
-    verdict = head_verdict(
-        CONFIG.head("fare"), {"mean_squared_error": 41.2}, {"mean_squared_error"}
-    )
+    verdict = head_verdict(SPEC.head("fare"), {"mean_squared_error": 41.2}, {"mean_squared_error"})
     assert verdict["verdict"] == "fail"
     assert verdict["reasons"] == ["fare: mean_squared_error 41.2 > threshold 30"]
     assert verdict["thresholds"] == {"mean_squared_error": {"upper": 30.0}}
 
 
 def test_passing_head_says_why():
-    verdict = head_verdict(CONFIG.head("tipper"), {"auc": 0.91234, "binary_accuracy": 0.8}, set())
+    verdict = head_verdict(SPEC.head("tipper"), {"auc": 0.91234, "binary_accuracy": 0.8}, set())
     assert verdict["verdict"] == "pass"
     assert verdict["reasons"] == ["tipper: auc 0.9123 >= 0.7 and <= 1"]
     assert verdict["metrics"] == {"auc": 0.91234, "binary_accuracy": 0.8}
 
 
 def test_missing_metric_fails():
-    verdict = head_verdict(CONFIG.head("tipper"), {}, set())
+    verdict = head_verdict(SPEC.head("tipper"), {}, set())
     assert verdict["verdict"] == "fail"
     assert verdict["reasons"] == ["tipper: auc was not computed"]
 
 
 def test_tfma_failure_is_trusted_even_within_bounds():
-    verdict = head_verdict(CONFIG.head("tipper"), {"auc": 0.9}, {"auc"})
+    verdict = head_verdict(SPEC.head("tipper"), {"auc": 0.9}, {"auc"})
     assert verdict["verdict"] == "fail"
     assert "failed TFMA validation" in verdict["reasons"][0]
 
 
 def test_head_without_thresholds_passes():
-    verdict = head_verdict(CONFIG.head("free"), {"mean_squared_error": 1e9}, set())
+    verdict = head_verdict(SPEC.head("free"), {"mean_squared_error": 1e9}, set())
     assert verdict == {
         "metrics": {"mean_squared_error": 1e9},
         "thresholds": {},
@@ -70,31 +59,19 @@ def test_head_without_thresholds_passes():
 
 def test_blessing_policy_uses_required_heads_only():
     result = verdicts(
-        CONFIG,
+        SPEC,
         {"fare": {"mean_squared_error": 99.0}, "tipper": {"auc": 0.8}, "free": {}},
         {"fare": {"mean_squared_error"}},
     )
     assert result["fare"]["verdict"] == "fail" and result["tipper"]["verdict"] == "pass"
-    assert is_blessed(CONFIG, result)  # only tipper is required
-    all_required = CONFIG.model_copy(update={"evaluation": type(CONFIG.evaluation)()})
+    assert is_blessed(SPEC, result)  # only tipper is required
+    all_required = SPEC.model_copy(update={"require": ["fare", "tipper", "free"]})
     assert not is_blessed(all_required, result)
 
 
-def change_head(**bound):
-    return parse_config(
-        {
-            "name": "c",
-            "features": [{"name": "x", "type": "numeric"}],
-            "heads": [
-                {
-                    "name": "h",
-                    "label": "y",
-                    "task": "binary" if "auc" in bound else "regression",
-                    "thresholds": bound,
-                }
-            ],
-        }
-    ).heads[0]
+def change_head(**bound) -> HeadGates:
+    task = "binary" if "auc" in bound else "regression"
+    return gates("h", task, list(bound), **bound)
 
 
 def test_change_bound_on_higher_is_better_metric():

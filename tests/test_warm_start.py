@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tests.conftest import small_config
+from tests.conftest import small_spec
 from trainer_module.export import variables_by_name
 from trainer_module.model import InputColumn, MultiHeadModel
 from trainer_module.warm_start import warm_start
@@ -20,7 +20,7 @@ def saved(tmp_path, model: MultiHeadModel) -> str:
 
 
 def test_matching_heads_copy_and_changed_head_starts_fresh(tmp_path):
-    config = small_config()
+    config = small_spec()
     served = MultiHeadModel([InputColumn("x1"), InputColumn("c", 3)], config.heads, seed=1)
     for variable in served.variables:
         variable.assign(tf.fill(variable.shape, 0.5))
@@ -41,7 +41,7 @@ def test_matching_heads_copy_and_changed_head_starts_fresh(tmp_path):
 
 
 def test_grown_vocabulary_restarts_every_head_reading_it(tmp_path):
-    config = small_config()
+    config = small_spec()
     served = MultiHeadModel([InputColumn("x1"), InputColumn("c", 3)], config.heads, seed=1)
     path = saved(tmp_path, served)
     grown = MultiHeadModel([InputColumn("x1"), InputColumn("c", 5)], config.heads, seed=1)
@@ -51,7 +51,7 @@ def test_grown_vocabulary_restarts_every_head_reading_it(tmp_path):
 
 
 def test_label_scale_comes_with_the_head(tmp_path):
-    config = small_config()
+    config = small_spec()
     served = MultiHeadModel([InputColumn("x1")], config.heads, seed=1)
     served.scales["b"].shift.assign(42.0)
     path = saved(tmp_path, served)

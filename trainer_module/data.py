@@ -9,14 +9,12 @@ from __future__ import annotations
 import dataclasses
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
+from tfx.dsl.io import fileio
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tfx.dsl.io import fileio  # noqa: E402
-
-from pipeline.config import Head, PipelineConfig  # noqa: E402
-from trainer_module.training import Batch  # noqa: E402
+from trainer_module.spec import HeadSpec, ModelSpec
+from trainer_module.training import Batch
 
 SHUFFLE_BUFFER = 10_000
 
@@ -33,7 +31,7 @@ def split_files(examples_uri: str, split: str) -> list[str]:
 def make_dataset(
     files: list[str],
     feature_spec: dict,
-    config: PipelineConfig,
+    spec: ModelSpec,
     batch_size: int,
     shuffle: bool,
     repeat: bool,
@@ -46,8 +44,8 @@ def make_dataset(
     if shuffle:
         dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
-    feature_names = [f.name for f in config.features]
-    heads = list(config.heads)
+    feature_names = [f.name for f in spec.features]
+    heads = list(spec.heads)
 
     def parse(serialized: tf.Tensor) -> Batch:
         parsed = tf.io.parse_example(serialized, feature_spec)
@@ -88,7 +86,7 @@ class LabelStats:
         return float(np.sqrt(variance)) or 1.0
 
 
-def scan_labels(dataset: tf.data.Dataset, heads: list[Head]) -> dict[str, LabelStats]:
+def scan_labels(dataset: tf.data.Dataset, heads: list[HeadSpec]) -> dict[str, LabelStats]:
     """One pass: counts, missing rows, mean/std and out-of-range label values."""
     stats = {h.name: LabelStats() for h in heads}
     for _, labels, weights in dataset:
@@ -104,19 +102,11 @@ def scan_labels(dataset: tf.data.Dataset, heads: list[Head]) -> dict[str, LabelS
             if len(present):
                 s.minimum = min(s.minimum, float(present.min()))
                 s.maximum = max(s.maximum, float(present.max()))
-            if head.task == "binary":
-                bad = present[(present != 0) & (present != 1)]
-            elif head.task == "multiclass":
-                bad = present[
-                    (present < 0) | (present >= head.output_size) | (present != np.round(present))
-                ]
-            else:
-                bad = present[~np.isfinite(present)]
-            s.bad_values.update(bad[:5].tolist())
+            s.bad_values.update(head.kind.bad_labels(head, present)[:5].tolist())
     return stats
 
 
-def check_labels(stats: dict[str, LabelStats], heads: list[Head], split: str) -> None:
+def check_labels(stats: dict[str, LabelStats], heads: list[HeadSpec], split: str) -> None:
     """Raises ValueError naming every head whose labels cannot be trained on."""
     problems = []
     for head in heads:
@@ -129,13 +119,9 @@ def check_labels(stats: dict[str, LabelStats], heads: list[Head], split: str) ->
         if s.present == 0:
             problems.append(f"head {head.name!r}: no {split} row has label {head.label!r}")
         if s.bad_values:
-            expected = {
-                "binary": "0 or 1",
-                "multiclass": f"0..{head.output_size - 1}",
-            }.get(head.task, "finite numbers")
             problems.append(
                 f"head {head.name!r}: label {head.label!r} has values "
-                f"{sorted(s.bad_values)[:5]}; expected {expected}"
+                f"{sorted(s.bad_values)[:5]}; expected {head.kind.expected_labels(head)}"
             )
     if problems:
         raise ValueError("labels cannot be trained on:\n  " + "\n  ".join(problems))

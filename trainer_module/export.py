@@ -19,24 +19,24 @@ from __future__ import annotations
 import contextlib
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+from tfx.dsl.io import fileio
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-import tf_keras  # noqa: E402
-from tensorflow.core.framework import types_pb2  # noqa: E402
-from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
-from tfx.dsl.io import fileio  # noqa: E402
+from trainer_module.fused import FusedTowers, can_fuse
+from trainer_module.model import MultiHeadModel
+from trainer_module.signatures import (
+    INPUT_NAME,
+    INTERNAL_SIGNATURE,
+    SERVING_SIGNATURE,
+    TRANSFORM_SIGNATURE,
+)
+from trainer_module.spec import ModelSpec
 
-from pipeline.config import PipelineConfig  # noqa: E402
-from trainer_module.fused import FusedTowers, can_fuse  # noqa: E402
-from trainer_module.model import MultiHeadModel  # noqa: E402
-
-TRANSFORM_SIGNATURE = "transform_features"
-INTERNAL_SIGNATURE = "__saved_model_init_op"
 Output = tuple[str, tuple[int, ...] | None]
-SERVING_SIGNATURE = "serving_default"
-INPUT_NAME = "examples"
 
 
 def variables_by_name(model: tf_keras.Model) -> dict[str, tf.Variable]:
@@ -63,20 +63,20 @@ class ServingModule(tf.Module):
         self,
         model: MultiHeadModel,
         tft_output: tft.TFTransformOutput,
-        config: PipelineConfig,
+        spec: ModelSpec,
     ):
         super().__init__()
         self._keras = _Untracked(model)
         self.variables_by_name = variables_by_name(model)
         self.tft_layer = tft_output.transform_features_layer()
         raw_spec = tft_output.raw_feature_spec()
-        serving_columns = config.serving_columns()
+        serving_columns = spec.serving_columns()
         missing = sorted(serving_columns - set(raw_spec))
         if missing:
             raise ValueError(f"columns {missing} are not in the transform's raw schema")
         self._serving_spec = {k: v for k, v in raw_spec.items() if k in serving_columns}
         self._raw_spec = raw_spec
-        self._heads = list(config.heads)
+        self._heads = list(spec.heads)
         # The towers as serving runs them (see fused.py): one stack for all
         # heads when their towers have one depth, and one per head.
         self.all_heads = (
@@ -156,11 +156,11 @@ def signatures(
 def export(
     model: MultiHeadModel,
     tft_output: tft.TFTransformOutput,
-    config: PipelineConfig,
+    spec: ModelSpec,
     path: str,
 ) -> None:
     """Writes the SavedModel to `path` and checks every signature is there."""
-    module = ServingModule(model, tft_output, config)
+    module = ServingModule(model, tft_output, spec)
     sigs = signatures(module)
     with _without_keras_traces():
         tf.saved_model.save(module, path, signatures=sigs)

@@ -22,15 +22,11 @@ order).
 
 from __future__ import annotations
 
-import os
+import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from pipeline.config import Head  # noqa: E402
-from trainer_module.model import MultiHeadModel, predictions  # noqa: E402
+from trainer_module.model import MultiHeadModel
+from trainer_module.spec import HeadSpec
 
 
 def _activation(layer) -> str:
@@ -48,7 +44,7 @@ def _block_diagonal(blocks: list[np.ndarray]) -> np.ndarray:
     return result
 
 
-def can_fuse(model: MultiHeadModel, heads: list[Head]) -> bool:
+def can_fuse(model: MultiHeadModel, heads: list[HeadSpec]) -> bool:
     """Towers of one depth with relu or linear activations (the config's)."""
     towers = [model.towers[h.name].layers for h in heads]
     if not heads or len({len(t) for t in towers}) != 1:
@@ -63,7 +59,7 @@ def can_fuse(model: MultiHeadModel, heads: list[Head]) -> bool:
 class FusedTowers(tf.Module):
     """The towers of `heads` (one or more) as one stack of wide layers."""
 
-    def __init__(self, model: MultiHeadModel, heads: list[Head], name: str = "fused_towers"):
+    def __init__(self, model: MultiHeadModel, heads: list[HeadSpec], name: str = "fused_towers"):
         super().__init__(name=name)
         self.heads = list(heads)
         towers = [model.towers[h.name].layers for h in heads]
@@ -178,5 +174,5 @@ class FusedTowers(tf.Module):
         """The serving outputs of every head (names are a contract)."""
         result: dict[str, tf.Tensor] = {}
         for head, raw in zip(self.heads, self(inputs), strict=True):
-            result.update(predictions(head, raw))
+            result.update(head.kind.predictions(head, raw))
         return result

@@ -9,15 +9,12 @@ the seed article's "multiple backbones, same input" shape.
 from __future__ import annotations
 
 import dataclasses
-import os
 import zlib
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tf_keras
 
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
-
-from pipeline.config import Head, PipelineConfig  # noqa: E402
+from trainer_module.spec import HeadSpec, ModelSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +67,7 @@ class MultiHeadModel(tf_keras.Model):
     def __init__(
         self,
         columns: list[InputColumn],
-        heads: list[Head],
+        heads: list[HeadSpec],
         backbone: list[int] | None = None,
         seed: int = 0,
     ):
@@ -115,7 +112,7 @@ class MultiHeadModel(tf_keras.Model):
                 )
             )
             self.towers[head.name] = tf_keras.Sequential(layers, name=f"{head.name}_tower")
-            if head.task == "regression":
+            if head.kind.scaled_output:
                 self.scales[head.name] = LabelScale(name=f"{head.name}_scale")
         width = sum(column.width for column in self.columns)
         self.build_all(width)
@@ -156,23 +153,6 @@ class MultiHeadModel(tf_keras.Model):
         return list(self.backbone.trainable_variables) if self.backbone is not None else []
 
 
-def build_model(config: PipelineConfig, columns: list[InputColumn]) -> MultiHeadModel:
-    backbone = config.training.backbone.layers if config.training.backbone else None
-    return MultiHeadModel(columns, config.heads, backbone, seed=config.training.seed)
-
-
-def predictions(head: Head, raw: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Serving outputs of one head from its raw output (names are a contract)."""
-    if head.task == "binary":
-        return {head.name: tf.sigmoid(raw)}
-    if head.task == "multiclass":
-        return {
-            head.name: tf.argmax(raw, axis=1),
-            f"{head.name}_probabilities": tf.nn.softmax(raw, axis=1),
-        }
-    return {head.name: raw}
-
-
-def evaluated_output(head: Head) -> str:
-    """The serving output that TFMA compares with the head's label."""
-    return f"{head.name}_probabilities" if head.task == "multiclass" else head.name
+def build_model(spec: ModelSpec, columns: list[InputColumn]) -> MultiHeadModel:
+    backbone = spec.training.backbone.layers if spec.training.backbone else None
+    return MultiHeadModel(columns, spec.heads, backbone, seed=spec.training.seed)

@@ -1,4 +1,4 @@
-"""The shared feature transform, built from the config (runs in tf.Transform).
+"""The shared feature transform, built from the TransformSpec (runs in tf.Transform).
 
 Every feature is computed once for all heads. Labels pass through as
 `<head>_label` (float32, 0 where missing) with `<head>_weight` (1.0 when the
@@ -8,17 +8,16 @@ adds nothing to that head and still trains the others.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tensorflow_transform as tft
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
+from trainer_module.derived import resolve_function
+from trainer_module.spec import LabelSpec, TransformSpec
 
-from pipeline.config import Head, PipelineConfig, resolve_function  # noqa: E402
-
-CONFIG_KEY = "config"
+# Key of the TransformSpec JSON in the Transform component's custom_config.
+SPEC_KEY = "transform_spec"
 MISSING_TOKEN = "__missing__"
 
 TensorLike = tf.Tensor | tf.SparseTensor
@@ -26,31 +25,30 @@ TensorLike = tf.Tensor | tf.SparseTensor
 
 def preprocessing_fn(inputs: dict[str, TensorLike], custom_config: dict[str, Any]) -> dict:
     """tf.Transform entry point; TFX binds `custom_config` from the component."""
-    config = PipelineConfig.from_json(custom_config[CONFIG_KEY])
-    return transform(inputs, config)
+    return transform(inputs, TransformSpec.from_json(custom_config[SPEC_KEY]))
 
 
-def transform(inputs: dict[str, TensorLike], config: PipelineConfig) -> dict[str, tf.Tensor]:
-    """Returns transformed features, labels and label weights for `config`."""
-    columns = _columns(inputs, config)
+def transform(inputs: dict[str, TensorLike], spec: TransformSpec) -> dict[str, tf.Tensor]:
+    """Returns transformed features, labels and label weights of `spec`."""
+    columns = _columns(inputs, spec)
     outputs: dict[str, tf.Tensor] = {}
-    for feature in config.features:
+    for feature in spec.features:
         outputs[feature.name] = _transform_feature(feature, columns[feature.name])
-    for head in config.heads:
+    for head in spec.heads:
         label, weight = _label(head, columns[head.label])
         outputs[head.label_key] = label
         outputs[head.weight_key] = weight
     return outputs
 
 
-def _columns(inputs: dict[str, TensorLike], config: PipelineConfig) -> dict[str, tf.Tensor]:
+def _columns(inputs: dict[str, TensorLike], spec: TransformSpec) -> dict[str, tf.Tensor]:
     """Dense rank-1 raw columns (NaN / '' where missing) plus derived ones.
 
     Only the columns present in `inputs` are built: at serving time the label
     columns are absent, and tf.Transform drops the outputs that need them.
     """
     columns = {name: _dense(value) for name, value in inputs.items()}
-    for column in config.derived:
+    for column in spec.derived:
         if not all(name in columns for name in column.inputs):
             continue
         function = resolve_function(column.function)
@@ -82,8 +80,8 @@ def _dense(value: TensorLike) -> tf.Tensor:
     return tf.reshape(dense, [-1])
 
 
-def _require(value: tf.Tensor, numeric: bool, what: str) -> None:
-    if numeric and value.dtype == tf.string:
+def _require_numeric(value: tf.Tensor, what: str) -> None:
+    if value.dtype == tf.string:
         raise TypeError(
             f"{what} must be numeric but the data column holds strings; "
             "check the CSV for non-numeric values in it"
@@ -112,7 +110,7 @@ def _transform_feature(feature, value: tf.Tensor) -> tf.Tensor:
             num_oov_buckets=feature.num_oov_buckets,
             vocab_filename=feature.name,
         )
-    _require(value, True, what)
+    _require_numeric(value, what)
     # Every analyzer reads the present values only, so that none depends on
     # another's result: tf.Transform then makes one pass over the data, not
     # two (a z-score of mean-filled values needs the mean first).
@@ -132,25 +130,8 @@ def _transform_feature(feature, value: tf.Tensor) -> tf.Tensor:
     return tft.apply_buckets(filled, boundaries)
 
 
-def _label(head: Head, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def _label(head: LabelSpec, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Returns (label, weight) of one head; weight 0 marks a missing label."""
-    if head.task == "multiclass" and head.classes is not None:
-        if value.dtype != tf.string:
-            value = tf.strings.as_string(tf.cast(value, tf.int64))
-        matches = tf.equal(tf.expand_dims(value, 1), tf.constant(head.classes)[tf.newaxis, :])
-        present = tf.reduce_any(matches, axis=1)
-        label = tf.cast(tf.argmax(tf.cast(matches, tf.int32), axis=1), tf.float32)
-    elif head.task == "binary" and value.dtype == tf.string:
-        if head.positive_class is None:
-            raise ValueError(
-                f"head {head.name!r}: label column {head.label!r} holds strings; "
-                "set positive_class to the value that means 1"
-            )
-        present = tf.not_equal(value, "")
-        label = tf.cast(tf.equal(value, head.positive_class), tf.float32)
-    else:
-        _require(value, True, f"label {head.label!r} of head {head.name!r}")
-        present = tf.logical_not(tf.math.is_nan(value))
-        label = value
+    label, present = head.kind.encode_label(head, value)
     label = tf.where(present, label, tf.zeros_like(label))
     return label, tf.cast(present, tf.float32)

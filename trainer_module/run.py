@@ -7,25 +7,23 @@ import os
 import time
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
+from absl import logging
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-import tf_keras  # noqa: E402
-from absl import logging  # noqa: E402
-
-from pipeline.config import PipelineConfig  # noqa: E402
-from trainer_module import data, export  # noqa: E402
-from trainer_module.model import InputColumn, MultiHeadModel, build_model  # noqa: E402
-from trainer_module.training import MultiHeadTrainer, StepResult  # noqa: E402
-from trainer_module.warm_start import warm_start  # noqa: E402
+from trainer_module import data, export
+from trainer_module.model import InputColumn, MultiHeadModel, build_model
+from trainer_module.spec import ModelSpec
+from trainer_module.training import StepResult, TrainingLoop
+from trainer_module.warm_start import warm_start
 
 SCAN_BATCH = 4096
 
 
 @dataclasses.dataclass
 class TrainerArgs:
-    config: PipelineConfig
+    spec: ModelSpec
     examples_uri: str  # transformed examples (Split-train, Split-eval)
     transform_graph_uri: str
     serving_model_dir: str
@@ -33,9 +31,9 @@ class TrainerArgs:
     base_model_dir: str | None = None  # served model to warm-start from
 
 
-def input_columns(config: PipelineConfig, tft_output: tft.TFTransformOutput) -> list[InputColumn]:
+def input_columns(spec: ModelSpec, tft_output: tft.TFTransformOutput) -> list[InputColumn]:
     columns = []
-    for feature in config.features:
+    for feature in spec.features:
         if feature.type == "numeric":
             columns.append(InputColumn(feature.name))
         elif feature.type == "bucketized":
@@ -61,17 +59,19 @@ def seed_everything(seed: int) -> None:
 
 def run_fn(args: TrainerArgs) -> dict[str, Any]:
     """Trains every head, exports the SavedModel; returns a small report."""
-    config = args.config
-    seed_everything(config.training.seed)
+    spec = args.spec
+    seed_everything(spec.training.seed)
     tft_output = tft.TFTransformOutput(args.transform_graph_uri)
-    spec = tft_output.transformed_feature_spec()
+    feature_spec = tft_output.transformed_feature_spec()
     train_files = data.split_files(args.examples_uri, "train")
     eval_files = data.split_files(args.examples_uri, "eval")
 
-    scan = data.make_dataset(train_files, spec, config, SCAN_BATCH, shuffle=False, repeat=False)
-    stats = data.scan_labels(scan, config.heads)
-    data.check_labels(stats, config.heads, "train")
-    for head in config.heads:
+    scan = data.make_dataset(
+        train_files, feature_spec, spec, SCAN_BATCH, shuffle=False, repeat=False
+    )
+    stats = data.scan_labels(scan, spec.heads)
+    data.check_labels(stats, spec.heads, "train")
+    for head in spec.heads:
         s = stats[head.name]
         logging.info(
             "head %s: %d/%d labelled rows, mean %.4g, std %.4g",
@@ -82,19 +82,19 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
             s.std,
         )
 
-    model = build_model(config, input_columns(config, tft_output))
+    model = build_model(spec, input_columns(spec, tft_output))
     set_label_scales(model, stats)
     warm = None
     if args.base_model_dir:
         warm = warm_start(model, args.base_model_dir)
         logging.info("warm start: from %s: %s", args.base_model_dir, warm.as_dict())
-    trainer = MultiHeadTrainer(model, config)
-    training = config.training
+    loop = TrainingLoop(model, spec)
+    training = spec.training
     train_batches = iter(
         data.make_dataset(
             train_files,
+            feature_spec,
             spec,
-            config,
             training.batch_size,
             shuffle=True,
             repeat=True,
@@ -103,7 +103,7 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
     )
     writers = {
         h.name: tf.summary.create_file_writer(os.path.join(args.model_run_dir, h.name))
-        for h in config.heads
+        for h in spec.heads
     }
 
     def on_log(result: StepResult) -> None:
@@ -114,21 +114,21 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
         logging.info("step %d/%d %s", result.step, training.steps, shown)
 
     started = time.monotonic()
-    final = trainer.fit(train_batches, training.steps, on_log=on_log, log_every=training.log_every)
+    final = loop.fit(train_batches, training.steps, on_log=on_log, log_every=training.log_every)
     fit_seconds = time.monotonic() - started
     eval_batches = iter(
         data.make_dataset(
-            eval_files, spec, config, training.batch_size, shuffle=False, repeat=False
+            eval_files, feature_spec, spec, training.batch_size, shuffle=False, repeat=False
         )
     )
-    eval_losses = trainer.evaluate(eval_batches, training.eval_batches)
+    eval_losses = loop.evaluate(eval_batches, training.eval_batches)
     for name, value in eval_losses.items():
         with writers[name].as_default(step=final.step):
             tf.summary.scalar("loss/eval", value)
         writers[name].flush()
     logging.info("eval losses: %s (fit %.1fs)", eval_losses, fit_seconds)
 
-    export.export(model, tft_output, config, args.serving_model_dir)
+    export.export(model, tft_output, spec, args.serving_model_dir)
     return {
         "steps": final.step,
         "fit_seconds": fit_seconds,

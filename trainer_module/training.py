@@ -1,27 +1,27 @@
-"""Disjoint and joint training of a MultiHeadModel.
+"""The training loop of a MultiHeadModel: disjoint or joint.
 
 Disjoint (default): every head has its own loss, its own optimizer instance
 (own slots, own step counter, own learning rate) and updates only its own
-tower, plus the shared backbone when the config says so. A head's `weight`
-multiplies its loss: in disjoint mode that scales only its own gradients. All gradients of a
-step are computed before any is applied. Joint: the weighted sum of the head
-losses, one optimizer, for comparison.
+tower, plus the shared backbone when the spec says so. A head's `weight`
+multiplies its loss: in disjoint mode that scales only its own gradients.
+All gradients of a step are computed before any is applied. Joint: the
+weighted sum of the head losses, one optimizer, for comparison.
+
+(`TrainingLoop`, not to be confused with the TFX component MultiHeadTrainer
+that runs it.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Callable, Iterator
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
+import tf_keras
 
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
-
-from pipeline.config import Head, Optimizer, PipelineConfig  # noqa: E402
-from trainer_module.model import MultiHeadModel  # noqa: E402
+from trainer_module.model import MultiHeadModel
+from trainer_module.spec import HeadSpec, ModelSpec, Optimizer
 
 Batch = tuple[dict[str, tf.Tensor], dict[str, tf.Tensor], dict[str, tf.Tensor]]
 
@@ -41,28 +41,10 @@ def make_optimizer(spec: Optimizer, name: str) -> tf_keras.optimizers.Optimizer:
     return _OPTIMIZERS[spec.name](learning_rate=spec.learning_rate, name=name)
 
 
-def per_example_loss(head: Head, label: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
-    """Loss of every row, before masking; `raw` as MultiHeadModel returns it."""
-    if head.task == "binary":
-        return tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=raw)
-    if head.task == "multiclass":
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=tf.cast(label, tf.int32), logits=raw
-        )
-    error = raw - label
-    if head.loss == "mean_absolute_error":
-        return tf.abs(error)
-    if head.loss == "huber":
-        # delta = 1 label unit
-        absolute = tf.abs(error)
-        return tf.where(absolute <= 1.0, 0.5 * tf.square(error), absolute - 0.5)
-    return tf.square(error)
-
-
-def masked_loss(head: Head, label: tf.Tensor, weight: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
+def masked_loss(head: HeadSpec, label: tf.Tensor, weight: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
     """Mean loss over the rows whose label is present (weight 1); 0 if none."""
     label = tf.where(weight > 0, label, tf.zeros_like(label))
-    losses = per_example_loss(head, label, raw)
+    losses = head.kind.per_example_loss(head, label, raw)
     return tf.math.divide_no_nan(tf.reduce_sum(losses * weight), tf.reduce_sum(weight))
 
 
@@ -72,14 +54,14 @@ class StepResult:
     losses: dict[str, float]
 
 
-class MultiHeadTrainer:
+class TrainingLoop:
     """Owns the optimizers and the compiled train step of one model."""
 
-    def __init__(self, model: MultiHeadModel, config: PipelineConfig):
+    def __init__(self, model: MultiHeadModel, spec: ModelSpec):
         self.model = model
-        self.config = config
-        self.heads = list(config.heads)
-        training = config.training
+        self.spec = spec
+        self.heads = list(spec.heads)
+        training = spec.training
         self.mode = training.mode
         backbone = training.backbone
         self.backbone_update = backbone.update if backbone else None
@@ -97,9 +79,9 @@ class MultiHeadTrainer:
             }
         self._build_optimizers()
         # The step is plain Python loops over heads and TensorFlow ops: no
-        # tensor-dependent control flow for AutoGraph to convert. Converting
-        # it (and every Keras layer and optimizer it calls) took about 7 s of
-        # a 300-step fit, most of the trainer's own time.
+        # tensor-dependent control flow for AutoGraph to convert, which would
+        # otherwise convert every Keras layer and optimizer it calls (most of
+        # a short fit's time; docs/benchmarks.md).
         self._step = tf.function(self._train_step, autograph=False)
         self._eval = tf.function(self._eval_losses, autograph=False)
 
@@ -206,5 +188,5 @@ class MultiHeadTrainer:
 
     def _lr(self, head: str) -> float:
         if self.mode == "joint":
-            return self.config.training.joint_optimizer.learning_rate
-        return self.config.head(head).optimizer.learning_rate
+            return self.spec.training.joint_optimizer.learning_rate
+        return self.spec.head(head).optimizer.learning_rate

@@ -9,13 +9,10 @@ report says why (a vocabulary that grew widens the first layer, say).
 from __future__ import annotations
 
 import dataclasses
-import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow as tf
 
-import tensorflow as tf  # noqa: E402
-
-from trainer_module.model import MultiHeadModel  # noqa: E402
+from trainer_module.model import MultiHeadModel
 
 BACKBONE = "backbone"
 

@@ -6,7 +6,9 @@ from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 
+from components.constants import CONFIG_KEY
 from components.evaluator import executor
+from components.evaluator.gates import EvaluationSpec
 from components.evaluator.spec import MultiHeadEvaluatorSpec
 
 
@@ -24,14 +26,14 @@ class MultiHeadEvaluator(base_beam_component.BaseBeamComponent):
         self,
         examples: types.BaseChannel,
         model: types.BaseChannel,
-        config_json: str,
+        evaluation_spec: EvaluationSpec,
         baseline_model: types.BaseChannel | None = None,
     ):
         spec = MultiHeadEvaluatorSpec(
             examples=examples,
             model=model,
             baseline_model=baseline_model,
-            config=config_json,
+            **{CONFIG_KEY: evaluation_spec.to_json()},
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         )

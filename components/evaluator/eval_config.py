@@ -1,18 +1,19 @@
-"""The TFMA EvalConfig of a head config: labels, weights, metrics, thresholds."""
+"""The TFMA EvalConfig of an evaluation spec: labels, weights, metrics, thresholds."""
 
 from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from pipeline.config import HIGHER_IS_BETTER, METRICS, PipelineConfig, Threshold
-from trainer_module.export import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
-from trainer_module.model import evaluated_output
+from components.evaluator.gates import EvaluationSpec, HeadGates, Threshold
+from trainer_module.signatures import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 
 CANDIDATE = "candidate"
 BASELINE = "baseline"
 
 
-def _threshold(metric: str, threshold: Threshold, with_baseline: bool) -> tfma.MetricThreshold:
+def _threshold(
+    head: HeadGates, metric: str, threshold: Threshold, with_baseline: bool
+) -> tfma.MetricThreshold:
     result = tfma.MetricThreshold()
     bounds = {}
     if threshold.lower is not None:
@@ -22,7 +23,7 @@ def _threshold(metric: str, threshold: Threshold, with_baseline: bool) -> tfma.M
     if bounds:
         result.value_threshold.CopyFrom(tfma.GenericValueThreshold(**bounds))
     if with_baseline and threshold.has_change:
-        higher = metric in HIGHER_IS_BETTER
+        higher = head.higher_is_better(metric)
         change = tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER
             if higher
@@ -37,7 +38,13 @@ def _threshold(metric: str, threshold: Threshold, with_baseline: bool) -> tfma.M
     return result
 
 
-def build_eval_config(config: PipelineConfig, with_baseline: bool = False) -> tfma.EvalConfig:
+def is_single_output(spec: EvaluationSpec) -> bool:
+    """TFMA sees a model with one output as a single-output model: its label,
+    weight and metrics are then not keyed by output name."""
+    return len(spec.heads) == 1 and spec.heads[0].output == spec.heads[0].name
+
+
+def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma.EvalConfig:
     """One ModelSpec per model (candidate, and the served one as baseline),
     one MetricsSpec per head.
 
@@ -45,41 +52,37 @@ def build_eval_config(config: PipelineConfig, with_baseline: bool = False) -> tf
     `transform_features` signature first; a row whose label is missing has
     weight 0 and counts in no metric of that head.
     """
-    outputs = {head.name: evaluated_output(head) for head in config.heads}
-
-    # TFMA sees a model with a single output as a single-output model: its
-    # label, weight and metrics are then not keyed by output name.
-    single = len(config.heads) == 1 and outputs[config.heads[0].name] == config.heads[0].name
+    single = is_single_output(spec)
 
     def model_spec(name: str, is_baseline: bool) -> tfma.ModelSpec:
-        spec = tfma.ModelSpec(
+        model = tfma.ModelSpec(
             name=name,
             is_baseline=is_baseline,
             signature_name=SERVING_SIGNATURE,
             preprocessing_function_names=[TRANSFORM_SIGNATURE],
         )
         if single:
-            spec.label_key = config.heads[0].label_key
-            spec.example_weight_key = config.heads[0].weight_key
+            model.label_key = spec.heads[0].label_key
+            model.example_weight_key = spec.heads[0].weight_key
         else:
-            spec.label_keys.update({outputs[h.name]: h.label_key for h in config.heads})
-            spec.example_weight_keys.update({outputs[h.name]: h.weight_key for h in config.heads})
-        return spec
+            model.label_keys.update({h.output: h.label_key for h in spec.heads})
+            model.example_weight_keys.update({h.output: h.weight_key for h in spec.heads})
+        return model
 
     model_specs = [model_spec(CANDIDATE, False)]
     if with_baseline:
         model_specs.append(model_spec(BASELINE, True))
     metrics_specs = []
-    for head in config.heads:
+    for head in spec.heads:
         metrics = []
         for metric in head.metrics:
-            metric_config = tfma.MetricConfig(class_name=METRICS[head.task][metric])
+            metric_config = tfma.MetricConfig(class_name=head.tfma_class(metric))
             if metric in head.thresholds:
-                threshold = _threshold(metric, head.thresholds[metric], with_baseline)
+                threshold = _threshold(head, metric, head.thresholds[metric], with_baseline)
                 if threshold.ByteSize():
                     metric_config.threshold.CopyFrom(threshold)
             metrics.append(metric_config)
-        output_names = [] if single else [outputs[head.name]]
+        output_names = [] if single else [head.output]
         metrics_specs.append(tfma.MetricsSpec(output_names=output_names, metrics=metrics))
     return tfma.EvalConfig(
         model_specs=model_specs,

@@ -6,24 +6,26 @@ import json
 import os
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import tensorflow_model_analysis as tfma
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils
+from tfx.utils import io_utils, path_utils
+from tfx_bsl.public import tfxio
 
-import tensorflow_model_analysis as tfma  # noqa: E402
-from absl import logging  # noqa: E402
-from tfx import types  # noqa: E402
-from tfx.dsl.components.base import base_beam_executor  # noqa: E402
-from tfx.dsl.io import fileio  # noqa: E402
-from tfx.types import artifact_utils  # noqa: E402
-from tfx.utils import io_utils, path_utils  # noqa: E402
-from tfx_bsl.public import tfxio  # noqa: E402
-
-from components.evaluator import spec  # noqa: E402
-from components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_config  # noqa: E402
-from components.evaluator.verdicts import is_blessed, verdicts  # noqa: E402
-from components.served_model.executor import is_found  # noqa: E402
-from components.served_model.spec import VERSION_PROPERTY  # noqa: E402
-from pipeline.config import PipelineConfig  # noqa: E402
-from trainer_module.model import evaluated_output  # noqa: E402
+from components import properties
+from components.constants import CONFIG_KEY
+from components.evaluator import spec
+from components.evaluator.eval_config import (
+    BASELINE,
+    CANDIDATE,
+    build_eval_config,
+    is_single_output,
+)
+from components.evaluator.gates import EvaluationSpec
+from components.evaluator.verdicts import is_blessed, verdicts
 
 EVAL_SPLIT = "eval"
 
@@ -52,10 +54,10 @@ def read_metrics(output_path: str) -> dict[str, dict[str, dict[str, float]]]:
     return result
 
 
-def by_output(values: dict, config: PipelineConfig) -> dict:
+def by_output(values: dict, evaluation: EvaluationSpec) -> dict:
     """Keys TFMA's '' (a single-output model) by the head's output name."""
-    if "" in values and len(config.heads) == 1:
-        values = {**values, evaluated_output(config.heads[0]): values[""]}
+    if "" in values and is_single_output(evaluation):
+        values = {**values, evaluation.heads[0].output: values[""]}
     return values
 
 
@@ -71,9 +73,49 @@ def read_failures(output_path: str) -> dict[str, set[str]]:
 
 def _served_model(input_dict: dict[str, list[types.Artifact]]) -> types.Artifact | None:
     artifacts = input_dict.get(spec.BASELINE_MODEL_KEY) or []
-    if artifacts and is_found(artifacts[0]):
+    if artifacts and properties.is_found(artifacts[0]):
         return artifacts[0]
     return None
+
+
+def _run_tfma(
+    pipeline, pattern: str, models: list, eval_config: tfma.EvalConfig, output_path: str
+) -> None:
+    source = tfxio.TFExampleRecord(
+        file_pattern=pattern, raw_record_column_name=tfma.ARROW_INPUT_COLUMN
+    )
+    _ = (
+        pipeline
+        | "ReadExamples" >> source.BeamSource()
+        | "Evaluate"
+        >> tfma.ExtractEvaluateAndWriteResults(
+            eval_shared_model=models if len(models) > 1 else models[0],
+            eval_config=eval_config,
+            output_path=output_path,
+        )
+    )
+
+
+def _write_blessing(
+    blessing: types.Artifact,
+    head_verdicts: dict[str, Any],
+    blessed: bool,
+    model: types.Artifact,
+    served: types.Artifact | None,
+) -> None:
+    """The verdicts file, the BLESSED / NOT_BLESSED marker and the properties."""
+    text = json.dumps(head_verdicts, indent=2, sort_keys=True)
+    fileio.makedirs(blessing.uri)  # a KFP launcher does not create it
+    with fileio.open(os.path.join(blessing.uri, spec.VERDICTS_FILE), "w") as f:
+        f.write(text)
+    marker = "BLESSED" if blessed else "NOT_BLESSED"
+    with fileio.open(os.path.join(blessing.uri, marker), "w") as f:
+        f.write("")
+    blessing.set_int_custom_property(properties.BLESSED, int(blessed))
+    blessing.set_string_custom_property(properties.VERDICTS, text)
+    blessing.set_string_custom_property(properties.CURRENT_MODEL, model.uri)
+    if served is not None:
+        blessing.set_string_custom_property(properties.BASELINE_MODEL, served.uri)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -85,72 +127,48 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        config = PipelineConfig.from_json(exec_properties[spec.CONFIG_KEY])
+        gates = EvaluationSpec.from_json(exec_properties[CONFIG_KEY])
         examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
         model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])
         evaluation = artifact_utils.get_single_instance(output_dict[spec.EVALUATION_KEY])
         blessing = artifact_utils.get_single_instance(output_dict[spec.BLESSING_KEY])
         model_path = path_utils.serving_model_path(model.uri)
-        served = _served_model(input_dict) if config.baseline.compare else None
-        eval_config = build_eval_config(config, with_baseline=served is not None)
+        served = _served_model(input_dict) if gates.compare else None
+        eval_config = build_eval_config(gates, with_baseline=served is not None)
         pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], EVAL_SPLIT))
         logging.info("MultiHeadEvaluator: model %s on %s", model_path, pattern)
 
-        shared_models = [
+        models = [
             tfma.default_eval_shared_model(
                 eval_saved_model_path=model_path, model_name=CANDIDATE, eval_config=eval_config
             )
         ]
         served_version = None
         if served is not None:
-            served_version = served.get_int_custom_property(VERSION_PROPERTY)
+            served_version = served.get_int_custom_property(properties.SERVED_VERSION)
             logging.info("comparing with served version %s", served_version)
-            shared_models.append(
+            models.append(
                 tfma.default_eval_shared_model(
                     eval_saved_model_path=path_utils.serving_model_path(served.uri),
                     model_name=BASELINE,
                     eval_config=eval_config,
                 )
             )
-        source = tfxio.TFExampleRecord(
-            file_pattern=pattern, raw_record_column_name=tfma.ARROW_INPUT_COLUMN
-        )
         with self._make_beam_pipeline() as pipeline:
-            _ = (
-                pipeline
-                | "ReadExamples" >> source.BeamSource()
-                | "Evaluate"
-                >> tfma.ExtractEvaluateAndWriteResults(
-                    eval_shared_model=shared_models if served is not None else shared_models[0],
-                    eval_config=eval_config,
-                    output_path=evaluation.uri,
-                )
-            )
+            _run_tfma(pipeline, pattern, models, eval_config, evaluation.uri)
 
         metrics = read_metrics(evaluation.uri)
         # With one model, TFMA leaves the model name out of the metric keys.
         candidate = metrics.get(CANDIDATE) or metrics.get("", {})
         head_verdicts = verdicts(
-            config,
-            by_output(candidate, config),
-            by_output(read_failures(evaluation.uri), config),
-            by_output(metrics.get(BASELINE, {}), config) if served is not None else None,
+            gates,
+            by_output(candidate, gates),
+            by_output(read_failures(evaluation.uri), gates),
+            by_output(metrics.get(BASELINE, {}), gates) if served is not None else None,
             served_version,
         )
-        blessed = is_blessed(config, head_verdicts)
+        blessed = is_blessed(gates, head_verdicts)
         for verdict in head_verdicts.values():
             for reason in verdict["reasons"]:
                 logging.info("verdict: %s", reason)
-        text = json.dumps(head_verdicts, indent=2, sort_keys=True)
-        fileio.makedirs(blessing.uri)  # a KFP launcher does not create it
-        with fileio.open(os.path.join(blessing.uri, spec.VERDICTS_FILE), "w") as f:
-            f.write(text)
-        marker = "BLESSED" if blessed else "NOT_BLESSED"
-        with fileio.open(os.path.join(blessing.uri, marker), "w") as f:
-            f.write("")
-        blessing.set_int_custom_property(spec.BLESSED_PROPERTY, int(blessed))
-        blessing.set_string_custom_property(spec.VERDICTS_PROPERTY, text)
-        blessing.set_string_custom_property("current_model", model.uri)
-        blessing.set_int_custom_property("current_model_id", model.id)
-        if served is not None:
-            blessing.set_string_custom_property("baseline_model", served.uri)
+        _write_blessing(blessing, head_verdicts, blessed, model, served)

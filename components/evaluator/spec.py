@@ -3,22 +3,21 @@
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components.constants import CONFIG_KEY
+
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
 BASELINE_MODEL_KEY = "baseline_model"
 EVALUATION_KEY = "evaluation"
 BLESSING_KEY = "blessing"
-CONFIG_KEY = "config"
-BEAM_PIPELINE_ARGS_KEY = "beam_pipeline_args"
 
-# Custom properties of the blessing artifact.
-BLESSED_PROPERTY = "blessed"  # 1 or 0, what the stock Pusher reads too
-VERDICTS_PROPERTY = "verdicts"  # JSON: head -> metrics, thresholds, verdict, reasons
+# Files in the blessing folder: the verdicts, and BLESSED or NOT_BLESSED.
 VERDICTS_FILE = "verdicts.json"
 
 
 class MultiHeadEvaluatorSpec(ComponentSpec):
     PARAMETERS = {
+        # The EvaluationSpec (components/evaluator/gates.py) as JSON.
         CONFIG_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {

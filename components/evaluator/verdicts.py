@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pipeline.config import HIGHER_IS_BETTER, Head, PipelineConfig, Threshold
-from trainer_module.model import evaluated_output
+from components.evaluator.gates import EvaluationSpec, HeadGates, Threshold
 
 PASS = "pass"
 FAIL = "fail"
@@ -25,7 +24,9 @@ def _bounds_text(bound: Threshold) -> str:
     return " and ".join(sides)
 
 
-def _absolute(head: Head, metric: str, value: float, bound: Threshold) -> tuple[bool, str] | None:
+def _absolute(
+    head: HeadGates, metric: str, value: float, bound: Threshold
+) -> tuple[bool, str] | None:
     if bound.lower is None and bound.upper is None:
         return None
     if bound.lower is not None and value < bound.lower:
@@ -36,13 +37,13 @@ def _absolute(head: Head, metric: str, value: float, bound: Threshold) -> tuple[
 
 
 def _change(
-    head: Head, metric: str, value: float, bound: Threshold, served: float | None, version: Any
+    head: HeadGates, metric: str, value: float, bound: Threshold, served: float | None, version: Any
 ) -> tuple[bool, str] | None:
     if not bound.has_change:
         return None
     if served is None or math.isnan(served):
         return True, f"{head.name}: {metric}: no served model to compare with"
-    higher = metric in HIGHER_IS_BETTER
+    higher = head.higher_is_better(metric)
     worse_by = (served - value) if higher else (value - served)
     allowed = []
     if bound.max_worse is not None:
@@ -59,7 +60,7 @@ def _change(
 
 
 def head_verdict(
-    head: Head,
+    head: HeadGates,
     metrics: dict[str, float],
     failed: set[str],
     served_metrics: dict[str, float] | None = None,
@@ -113,7 +114,7 @@ def head_verdict(
 
 
 def verdicts(
-    config: PipelineConfig,
+    spec: EvaluationSpec,
     metrics_by_output: dict[str, dict[str, float]],
     failures_by_output: dict[str, set[str]],
     served_by_output: dict[str, dict[str, float]] | None = None,
@@ -121,19 +122,18 @@ def verdicts(
 ) -> dict[str, dict[str, Any]]:
     """Every head's verdict; outputs are the model outputs TFMA evaluated."""
     result = {}
-    for head in config.heads:
-        output = evaluated_output(head)
-        served = None if served_by_output is None else served_by_output.get(output, {})
+    for head in spec.heads:
+        served = None if served_by_output is None else served_by_output.get(head.output, {})
         result[head.name] = head_verdict(
             head,
-            metrics_by_output.get(output, {}),
-            failures_by_output.get(output, set()),
+            metrics_by_output.get(head.output, {}),
+            failures_by_output.get(head.output, set()),
             served,
             served_version,
         )
     return result
 
 
-def is_blessed(config: PipelineConfig, head_verdicts: dict[str, dict[str, Any]]) -> bool:
+def is_blessed(spec: EvaluationSpec, head_verdicts: dict[str, dict[str, Any]]) -> bool:
     """The blessing policy: every required head passes."""
-    return all(head_verdicts[name]["verdict"] == PASS for name in config.required_heads())
+    return all(head_verdicts[name]["verdict"] == PASS for name in spec.require)

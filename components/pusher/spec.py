@@ -9,12 +9,6 @@ PUSHED_MODEL_KEY = "pushed_model"
 SERVING_DIR_KEY = "serving_dir"
 ALLOW_SIGNATURE_CHANGE_KEY = "allow_signature_change"
 
-# Custom properties of the pushed_model artifact.
-PUSHED_PROPERTY = "pushed"
-DESTINATION_PROPERTY = "pushed_destination"
-VERSION_PROPERTY = "pushed_version"
-REFUSED_PROPERTY = "refused"  # why a blessed model was not pushed
-
 
 class MultiHeadPusherSpec(ComponentSpec):
     PARAMETERS = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from absl import logging
@@ -12,19 +11,14 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from components.pusher.executor import served_versions
+from components import properties, serving
 from components.served_model import spec
 
 
 def served_state(serving_dir: str) -> str:
     """A short description of what is served, for the cache key."""
-    versions = served_versions(serving_dir)
+    versions = serving.served_versions(serving_dir)
     return f"{serving_dir}@{versions[-1]}" if versions else f"{serving_dir}@none"
-
-
-def is_found(model: types.Artifact) -> bool:
-    """Whether a ServedModelLookup output holds a model."""
-    return bool(model.get_int_custom_property(spec.FOUND_PROPERTY))
 
 
 class Executor(base_executor.BaseExecutor):
@@ -37,16 +31,16 @@ class Executor(base_executor.BaseExecutor):
         del input_dict
         model = artifact_utils.get_single_instance(output_dict[spec.MODEL_KEY])
         serving_dir = exec_properties[spec.SERVING_DIR_KEY]
-        versions = served_versions(serving_dir)
+        versions = serving.served_versions(serving_dir)
         fileio.makedirs(model.uri)
         if not versions:
             logging.info("no model served under %s", serving_dir)
-            model.set_int_custom_property(spec.FOUND_PROPERTY, 0)
-            model.set_int_custom_property(spec.VERSION_PROPERTY, 0)
+            model.set_int_custom_property(properties.FOUND, 0)
+            model.set_int_custom_property(properties.SERVED_VERSION, 0)
             return
-        source = os.path.join(serving_dir, str(versions[-1]))
+        source = serving.version_dir(serving_dir, versions[-1])
         io_utils.copy_dir(source, path_utils.serving_model_path(model.uri))
         logging.info("served model: version %d at %s", versions[-1], source)
-        model.set_int_custom_property(spec.FOUND_PROPERTY, 1)
-        model.set_int_custom_property(spec.VERSION_PROPERTY, versions[-1])
-        model.set_string_custom_property(spec.PATH_PROPERTY, source)
+        model.set_int_custom_property(properties.FOUND, 1)
+        model.set_int_custom_property(properties.SERVED_VERSION, versions[-1])
+        model.set_string_custom_property(properties.SERVED_PATH, source)

@@ -7,11 +7,6 @@ SERVING_DIR_KEY = "serving_dir"
 SERVED_STATE_KEY = "served_state"
 MODEL_KEY = "model"
 
-# Custom properties of the output model.
-FOUND_PROPERTY = "found"  # 1 when a served model was found
-VERSION_PROPERTY = "served_version"
-PATH_PROPERTY = "served_path"
-
 
 class ServedModelLookupSpec(ComponentSpec):
     PARAMETERS = {

@@ -6,12 +6,14 @@ from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 
+from components.constants import CODE_FINGERPRINT_KEY, CONFIG_KEY
 from components.trainer import executor
 from components.trainer.spec import MultiHeadTrainerSpec
+from trainer_module.spec import ModelSpec
 
 
 class MultiHeadTrainer(base_component.BaseComponent):
-    """Trains the heads of a config disjointly (or jointly) and exports one
+    """Trains the heads of a ModelSpec disjointly (or jointly) and exports one
     SavedModel with a signature per head.
 
     Outputs `model` (the SavedModel under Format-Serving) and `model_run`
@@ -25,7 +27,7 @@ class MultiHeadTrainer(base_component.BaseComponent):
         self,
         examples: types.BaseChannel,
         transform_graph: types.BaseChannel,
-        config_json: str,
+        model_spec: ModelSpec,
         code_fingerprint: str,
         anomalies: types.BaseChannel | None = None,
         base_model: types.BaseChannel | None = None,
@@ -35,8 +37,7 @@ class MultiHeadTrainer(base_component.BaseComponent):
             transform_graph=transform_graph,
             anomalies=anomalies,
             base_model=base_model,
-            config=config_json,
-            code_fingerprint=code_fingerprint,
+            **{CONFIG_KEY: model_spec.to_json(), CODE_FINGERPRINT_KEY: code_fingerprint},
             model=types.Channel(type=standard_artifacts.Model),
             model_run=types.Channel(type=standard_artifacts.ModelRun),
         )

@@ -3,21 +3,22 @@
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components.constants import CODE_FINGERPRINT_KEY, CONFIG_KEY
+
 EXAMPLES_KEY = "examples"
 TRANSFORM_GRAPH_KEY = "transform_graph"
 ANOMALIES_KEY = "anomalies"
 BASE_MODEL_KEY = "base_model"
 MODEL_KEY = "model"
 MODEL_RUN_KEY = "model_run"
-CONFIG_KEY = "config"
-CODE_FINGERPRINT_KEY = "code_fingerprint"
-# Custom property of the model: JSON of the heads warm-started, fresh and why.
-WARM_START_PROPERTY = "warm_start"
+
+# Beside the SavedModel in the model artifact: what run_fn reported.
+REPORT_FILE = "training_report.json"
 
 
 class MultiHeadTrainerSpec(ComponentSpec):
     PARAMETERS = {
-        # The validated PipelineConfig as JSON.
+        # The ModelSpec (trainer_module/spec.py) as JSON.
         CONFIG_KEY: ExecutionParameter(type=str),
         # Hash of the trainer code, so a code change invalidates the cache.
         CODE_FINGERPRINT_KEY: ExecutionParameter(type=str),

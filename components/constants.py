@@ -1,0 +1,8 @@
+"""Execution-property keys that more than one of our components takes."""
+
+# The component's own piece of the config as JSON (TransformSpec, ModelSpec,
+# EvaluationSpec: see trainer_module/spec.py and components/evaluator/gates.py).
+CONFIG_KEY = "config"
+# Hash of the project's code (pipeline/pipeline.py): components are given as
+# dotted paths, so without it a code change would not invalidate the cache.
+CODE_FINGERPRINT_KEY = "code_fingerprint"

@@ -1,0 +1,111 @@
+"""The local commands: `run`, `retrain` and `make-spans`.
+
+Each handler returns 0 or raises a pipeline.errors type; `pipeline.cli.main`
+maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from typing import Any
+
+from pipeline import spans
+from pipeline.config import PipelineConfig
+from pipeline.config_file import TAXI_CSV, load_config
+from pipeline.errors import ComponentFailed
+from pipeline.lock import home_lock
+from pipeline.preflight import check_data
+
+
+def _last_error_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return f"{type(error).__name__}: {text}"
+
+
+def execute(
+    config: PipelineConfig,
+    data_dir: str,
+    files: list[str],
+    home: str,
+    args: argparse.Namespace,
+    extra: dict[str, Any],
+) -> int:
+    """Runs the pipeline locally, writes and prints the summary.
+
+    Raises:
+      ComponentFailed: naming the component, its error and the log file.
+    """
+    from pipeline.local_runner import metadata_path, run_local
+    from pipeline.logs import log_to_file
+    from pipeline.summary import build_summary, format_table, write_summary
+
+    log_file, progress = log_to_file(home)
+    print(
+        f"pipeline {config.name}: {len(config.heads)} heads, {len(files)} CSV file(s) in {data_dir}"
+    )
+    print(f"home {home}; full log in {log_file}")
+    started = time.monotonic()
+    try:
+        run_local(config, data_dir, home, enable_cache=not args.no_cache)
+    except Exception as error:  # a component failed: say which and why
+        where = progress.current or "the pipeline"
+        logging.getLogger(__name__).exception("run failed")
+        raise ComponentFailed(
+            f"{where} failed: {_last_error_line(error)}\n(details in {log_file})"
+        ) from error
+    seconds = time.monotonic() - started
+    summary = build_summary(metadata_path(home), config.name)
+    summary.update(
+        config=os.path.abspath(args.config),
+        data=data_dir,
+        seconds=round(seconds, 1),
+        components=progress.durations,
+        **extra,
+    )
+    latest = write_summary(summary, home)
+    print(f"pipeline finished in {seconds:.1f}s")
+    print(format_table(summary))
+    print(f"summary: {latest}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    data_dir = os.path.abspath(args.data or config.data_dir)
+    files = check_data(config, data_dir)
+    home = os.path.abspath(args.home)
+    os.makedirs(home, exist_ok=True)
+    return execute(config, data_dir, files, home, args, {})
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    home = os.path.abspath(args.home)
+    config = load_config(args.config)
+    data_root = os.path.abspath(args.data or config.data_dir)
+    found = spans.find_spans(data_root)
+    with home_lock(home, wait_seconds=args.wait):
+        chosen = spans.newest(found, config.retraining.spans)
+        served_spans, served_model = spans.last_pushed_spans(home)
+        if (
+            config.retraining.skip_without_new_span
+            and served_spans
+            and max(chosen) <= max(served_spans)
+        ):
+            print(
+                f"no new span since the last pushed model ({served_model}, span "
+                f"{max(served_spans)}; newest in {data_root} is {max(chosen)}): nothing to do"
+            )
+            return 0
+        staged = spans.stage(found, chosen, home)
+        files = check_data(config, staged)
+        print(f"spans {chosen} of {data_root}")
+        return execute(config, staged, files, home, args, {"spans": chosen})
+
+
+def cmd_make_spans(args: argparse.Namespace) -> int:
+    for folder in spans.split_into_spans(args.csv or TAXI_CSV, args.out, args.count):
+        print(f"wrote {folder}")
+    return 0

@@ -1,0 +1,50 @@
+"""What a `multihead` command can fail with, each error type with its exit code.
+
+Handlers raise these; `pipeline.cli.main` prints the message and returns the
+code, in one place. Exit codes: 0 done (pushed or not), 1 a component or a
+Kubeflow host failed, 2 bad config or data, 3 another run holds the home.
+"""
+
+from __future__ import annotations
+
+
+class CommandError(Exception):
+    """Base of the errors a command reports in one message and an exit code."""
+
+    exit_code = 1
+
+
+class ConfigError(CommandError, ValueError):
+    """A configuration that cannot be used, with every problem found named."""
+
+    exit_code = 2
+
+
+class DataError(CommandError, ValueError):
+    """The data folder cannot feed this config."""
+
+    exit_code = 2
+
+
+class UsageError(CommandError, ValueError):
+    """A command-line option that cannot be used as given."""
+
+    exit_code = 2
+
+
+class ComponentFailed(CommandError):
+    """A pipeline component failed; the message names it and the log file."""
+
+    exit_code = 1
+
+
+class LockBusy(CommandError, RuntimeError):
+    """Another run holds the home's lock."""
+
+    exit_code = 3
+
+
+class HostError(CommandError, RuntimeError):
+    """Kubeflow Pipelines could not be reached or refused the request."""
+
+    exit_code = 1

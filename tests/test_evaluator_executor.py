@@ -1,0 +1,116 @@
+"""MultiHeadEvaluator's executor on real artifacts: TFMA on a trained model, verdicts, blessing."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from tfx.types import standard_artifacts
+
+from components import properties
+from components.constants import CONFIG_KEY
+from components.evaluator import spec
+from components.evaluator.executor import Executor
+from components.evaluator.gates import EvaluationSpec, HeadGates
+from components.trainer import spec as trainer_spec
+from components.trainer.executor import Executor as TrainerExecutor
+from tests.artifacts import SPEC, Inputs, make_inputs
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Inputs, standard_artifacts.Model]:
+    root = tmp_path_factory.mktemp("trained")
+    inputs = make_inputs(str(root))
+    model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
+    model.uri, model_run.uri = str(root / "model"), str(root / "model_run")
+    TrainerExecutor().Do(
+        {
+            trainer_spec.EXAMPLES_KEY: [inputs.transformed_examples],
+            trainer_spec.TRANSFORM_GRAPH_KEY: [inputs.transform_graph],
+        },
+        {trainer_spec.MODEL_KEY: [model], trainer_spec.MODEL_RUN_KEY: [model_run]},
+        {CONFIG_KEY: SPEC.to_json(), "code_fingerprint": "test"},
+    )
+    return inputs, model
+
+
+def gates(auc: dict, mae: dict, compare: bool = False) -> EvaluationSpec:
+    return EvaluationSpec(
+        heads=[
+            HeadGates(
+                name="big", task="binary", metrics=["auc"], thresholds={"auc": auc}, output="big"
+            ),
+            HeadGates(
+                name="size",
+                task="regression",
+                metrics=["mean_absolute_error", "example_count"],
+                thresholds={"mean_absolute_error": mae},
+                output="size",
+            ),
+        ],
+        require=["big", "size"],
+        compare=compare,
+    )
+
+
+def _do(
+    root, trained, evaluation: EvaluationSpec, baseline=None
+) -> standard_artifacts.ModelBlessing:
+    inputs, model = trained
+    result, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
+    result.uri, blessing.uri = str(root / "evaluation"), str(root / "blessing")
+    input_dict = {spec.EXAMPLES_KEY: [inputs.raw_examples], spec.MODEL_KEY: [model]}
+    if baseline is not None:
+        input_dict[spec.BASELINE_MODEL_KEY] = [baseline]
+    Executor().Do(
+        input_dict,
+        {spec.EVALUATION_KEY: [result], spec.BLESSING_KEY: [blessing]},
+        {CONFIG_KEY: evaluation.to_json()},
+    )
+    return blessing
+
+
+def _verify_blessing(blessing: standard_artifacts.ModelBlessing, blessed: bool) -> dict:
+    marker = "BLESSED" if blessed else "NOT_BLESSED"
+    assert os.path.exists(os.path.join(blessing.uri, marker))
+    assert properties.is_blessed(blessing) is blessed
+    with open(os.path.join(blessing.uri, spec.VERDICTS_FILE)) as f:
+        verdicts = json.load(f)
+    assert verdicts == json.loads(blessing.get_string_custom_property(properties.VERDICTS))
+    return verdicts
+
+
+def test_every_head_is_judged_on_its_own_metrics(tmp_path, trained):
+    blessing = _do(tmp_path, trained, gates({"lower": 0.5}, {"upper": 5.0}))
+    verdicts = _verify_blessing(blessing, blessed=True)
+    assert sorted(verdicts) == ["big", "size"]
+    assert verdicts["big"]["verdict"] == "pass" and verdicts["size"]["verdict"] == "pass"
+    assert 0.5 < verdicts["big"]["metrics"]["auc"] <= 1.0
+    assert verdicts["size"]["metrics"]["example_count"] == 200  # the eval split, every row
+    assert verdicts["size"]["reasons"][0].startswith("size: mean_absolute_error ")
+
+
+def test_a_failing_required_head_blocks_the_blessing_and_says_why(tmp_path, trained):
+    blessing = _do(tmp_path, trained, gates({"lower": 0.9999}, {"upper": 5.0}))
+    verdicts = _verify_blessing(blessing, blessed=False)
+    assert verdicts["big"]["verdict"] == "fail"
+    assert verdicts["big"]["reasons"][0].endswith("< threshold 0.9999")
+    assert verdicts["size"]["verdict"] == "pass"
+
+
+def test_comparison_with_the_served_model_on_the_same_examples(tmp_path, trained):
+    served = standard_artifacts.Model()
+    served.uri = trained[1].uri  # the same model, served as version 4
+    served.set_int_custom_property(properties.FOUND, 1)
+    served.set_int_custom_property(properties.SERVED_VERSION, 4)
+    evaluation = gates({"max_worse": 0.01}, {"max_worse_relative": 0.1}, compare=True)
+    blessing = _do(tmp_path, trained, evaluation, baseline=served)
+    verdicts = _verify_blessing(blessing, blessed=True)
+    assert verdicts["big"]["served"]["version"] == 4
+    assert verdicts["big"]["served"]["metrics"]["auc"] == pytest.approx(
+        verdicts["big"]["metrics"]["auc"]
+    )
+    assert "vs served v4" in verdicts["big"]["reasons"][0]
+    assert "not worse by 0" in verdicts["big"]["reasons"][0]
+    assert blessing.get_string_custom_property(properties.BASELINE_MODEL) == served.uri

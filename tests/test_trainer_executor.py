@@ -1,0 +1,102 @@
+"""MultiHeadTrainer's executor on real artifacts in a temp dir (TFX's executor-test shape)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import tensorflow as tf
+from tfx.types import standard_artifacts
+
+from components import properties
+from components.constants import CODE_FINGERPRINT_KEY, CONFIG_KEY
+from components.trainer import spec
+from components.trainer.executor import Executor
+from tests.artifacts import SPEC, Inputs, make_inputs
+from trainer_module.export import signature_outputs
+from trainer_module.spec import ModelSpec
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Inputs:
+    return make_inputs(str(tmp_path_factory.mktemp("inputs")))
+
+
+def _do(
+    root, inputs: Inputs, model_spec: ModelSpec = SPEC, base_model=None
+) -> tuple[standard_artifacts.Model, standard_artifacts.ModelRun]:
+    model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
+    model.uri, model_run.uri = str(root / "model"), str(root / "model_run")
+    input_dict = {
+        spec.EXAMPLES_KEY: [inputs.transformed_examples],
+        spec.TRANSFORM_GRAPH_KEY: [inputs.transform_graph],
+    }
+    if base_model is not None:
+        input_dict[spec.BASE_MODEL_KEY] = [base_model]
+    Executor().Do(
+        input_dict,
+        {spec.MODEL_KEY: [model], spec.MODEL_RUN_KEY: [model_run]},
+        {CONFIG_KEY: model_spec.to_json(), CODE_FINGERPRINT_KEY: "test"},
+    )
+    return model, model_run
+
+
+def _served(model: standard_artifacts.Model, found: bool) -> standard_artifacts.Model:
+    """What ServedModelLookup hands over: a found model, or an empty 'none served'."""
+    served = standard_artifacts.Model()
+    served.uri = model.uri if found else model.uri + "-none"
+    served.set_int_custom_property(properties.FOUND, int(found))
+    return served
+
+
+def _verify_saved_model(model: standard_artifacts.Model) -> None:
+    serving = os.path.join(model.uri, "Format-Serving")
+    assert set(signature_outputs(serving)) == {
+        "serving_default",
+        "transform_features",
+        "big",
+        "size",
+    }
+    assert sorted(signature_outputs(serving)["serving_default"]) == ["big", "size"]
+
+
+def _report(model: standard_artifacts.Model) -> dict:
+    with open(os.path.join(model.uri, spec.REPORT_FILE)) as f:
+        return json.load(f)
+
+
+def test_trains_every_head_and_exports_one_signature_per_head(tmp_path, inputs):
+    model, model_run = _do(tmp_path, inputs)
+    _verify_saved_model(model)
+    report = _report(model)
+    assert report["steps"] == SPEC.training.steps
+    assert report["labels"]["big"]["rows"] == 400 and report["labels"]["big"]["missing"] == 0
+    assert abs(report["labels"]["size"]["mean"] - 10) < 0.5  # 3x + 10, x ~ N(0, 1)
+    assert sorted(os.listdir(model_run.uri)) == ["big", "size"]  # a TensorBoard run per head
+    assert report["warm_start"] is None
+    assert properties.WARM_START not in model.mlmd_artifact.custom_properties
+
+
+def test_warm_starts_every_head_from_a_found_served_model(tmp_path, inputs):
+    first, _ = _do(tmp_path / "first", inputs)
+    second, _ = _do(tmp_path / "second", inputs, base_model=_served(first, found=True))
+    warm = json.loads(second.get_string_custom_property(properties.WARM_START))
+    assert warm == {"warm": ["big", "size"], "fresh": {}}
+    _verify_saved_model(second)
+
+
+def test_no_served_model_yet_trains_from_scratch(tmp_path, inputs):
+    first, _ = _do(tmp_path / "first", inputs)
+    model, _ = _do(tmp_path / "second", inputs, base_model=_served(first, found=False))
+    assert _report(model)["warm_start"] is None
+
+
+def test_same_spec_same_weights(tmp_path, inputs):
+    first, _ = _do(tmp_path / "a", inputs)
+    second, _ = _do(tmp_path / "b", inputs)
+    one = tf.saved_model.load(os.path.join(first.uri, "Format-Serving")).variables_by_name
+    two = tf.saved_model.load(os.path.join(second.uri, "Format-Serving")).variables_by_name
+    assert sorted(one) == sorted(two)
+    for name in one:
+        assert (one[name].numpy() == two[name].numpy()).all(), name

@@ -1,0 +1,303 @@
+"""The model spec: features, derived columns, heads and training (no TensorFlow).
+
+What the trainer module sees, as tfx's user module sees `FnArgs`: plain,
+validated data with no knowledge of the pipeline around it. The pipeline
+config (pipeline/config.py) extends it with gates, baseline, push and
+retraining settings; each component receives only its piece as JSON:
+
+- `TransformSpec`: features, derived columns, and each head's label fields
+  (what `preprocessing_fn` reads), so a change of training or thresholds
+  does not invalidate the Transform's cache.
+- `ModelSpec`: the above plus each head's loss, optimizer, tower and the
+  training settings (what the trainer reads).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from trainer_module.signatures import RESERVED_SIGNATURES
+from trainer_module.tasks import TASKS, Task
+
+NAME_RE = r"^[a-z][a-z0-9_]*$"
+COLUMN_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PositiveInt = Annotated[int, Field(gt=0)]
+_Spec = TypeVar("_Spec", bound="Strict")
+
+
+def label_key(head: str) -> str:
+    """Name of the transformed label column of a head."""
+    return f"{head}_label"
+
+
+def weight_key(head: str) -> str:
+    """Name of the transformed 0/1 column saying a head's label is present."""
+    return f"{head}_weight"
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors; validated objects do not change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls: type[_Spec], text: str) -> _Spec:
+        return cls.model_validate(json.loads(text))
+
+
+class Optimizer(Strict):
+    name: Literal["adam", "sgd", "adagrad", "rmsprop"] = "adam"
+    learning_rate: float = Field(0.001, gt=0, le=10)
+
+
+class Feature(Strict):
+    """One model input computed by the shared transform.
+
+    numeric: missing values filled (column mean by default), then z-scored.
+    categorical: vocabulary of the training split (top_k most frequent),
+    plus num_oov_buckets for unseen values; missing values are a category.
+    With hash_buckets, values are hashed into that many buckets instead: no
+    vocabulary, so the encoding stays the same from one data span to the
+    next (what warm starts across spans need).
+    bucketized: missing filled like numeric, then quantile buckets.
+    """
+
+    name: str = Field(pattern=COLUMN_RE)
+    type: Literal["numeric", "categorical", "bucketized"]
+    fill: Literal["mean"] | float = "mean"
+    top_k: PositiveInt | None = None
+    num_oov_buckets: int = Field(1, ge=0)
+    num_buckets: int = Field(10, ge=2)
+    hash_buckets: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Feature:
+        if self.hash_buckets is not None:
+            if self.type != "categorical":
+                raise ValueError("'hash_buckets' is for categorical features")
+            if self.top_k is not None:
+                raise ValueError("give 'top_k' (vocabulary) or 'hash_buckets', not both")
+        return self
+
+
+class DerivedColumn(Strict):
+    """A column computed from raw columns by a user function.
+
+    The function receives a dict of the listed raw columns as dense rank-1
+    tensors (numeric columns as float32 with NaN where missing, string
+    columns with '' where missing) and returns a rank-1 tensor.
+    """
+
+    name: str = Field(pattern=COLUMN_RE)
+    function: str = Field(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
+    inputs: list[str] = Field(min_length=1)
+    dtype: Literal["float", "string"] = "float"
+
+
+class LabelSpec(Strict):
+    """A head as the transform sees it: its name, label column and task."""
+
+    name: str = Field(pattern=NAME_RE)
+    label: str
+    task: str
+    positive_class: str | None = None
+    classes: list[str] | None = None
+    num_classes: int | None = Field(None, ge=2)
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        if task not in TASKS:
+            choices = [repr(name) for name in TASKS]
+            raise ValueError(f"Input should be {', '.join(choices[:-1])} or {choices[-1]}")
+        return task
+
+    @model_validator(mode="after")
+    def _check_task_fields(self) -> LabelSpec:
+        self.kind.check(self)
+        return self
+
+    @property
+    def kind(self) -> Task:
+        """The task object: loss, label encoding and check, outputs, metrics."""
+        return TASKS[self.task]
+
+    @property
+    def output_size(self) -> int:
+        return self.kind.output_size(self)
+
+    @property
+    def label_key(self) -> str:
+        return label_key(self.name)
+
+    @property
+    def weight_key(self) -> str:
+        return weight_key(self.name)
+
+
+class HeadSpec(LabelSpec):
+    """A head as the trainer sees it: label, loss, optimizer and tower."""
+
+    loss: str | None = None
+    optimizer: Optimizer = Optimizer()
+    tower: list[PositiveInt] = [64, 32]
+    label_may_be_missing: bool = False
+    # Multiplies this head's loss (its own gradients in disjoint mode, its
+    # share of the summed loss in joint mode or for a backbone optimizer).
+    weight: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _default_loss(self) -> HeadSpec:
+        allowed = self.kind.losses
+        if self.loss is None:
+            object.__setattr__(self, "loss", allowed[0])
+        elif self.loss not in allowed:
+            raise ValueError(
+                f"loss {self.loss!r} does not fit task {self.task!r}; "
+                f"expected one of {list(allowed)}"
+            )
+        return self
+
+
+class Backbone(Strict):
+    """A trainable block shared by every head, and who updates it.
+
+    update=per_head: every head's optimizer applies its own loss gradient to
+    the backbone. update=backbone_optimizer: one more optimizer applies the
+    gradient of the weighted sum of the head losses.
+    """
+
+    layers: list[PositiveInt] = Field(min_length=1)
+    update: Literal["per_head", "backbone_optimizer"] = "per_head"
+    optimizer: Optimizer | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Backbone:
+        if self.update == "backbone_optimizer" and self.optimizer is None:
+            object.__setattr__(self, "optimizer", Optimizer())
+        if self.update == "per_head" and self.optimizer is not None:
+            raise ValueError("'optimizer' is only used with update: backbone_optimizer")
+        return self
+
+
+class Training(Strict):
+    mode: Literal["disjoint", "joint"] = "disjoint"
+    joint_optimizer: Optimizer = Optimizer()
+    backbone: Backbone | None = None
+    steps: PositiveInt = 1000
+    batch_size: PositiveInt = 256
+    eval_batches: PositiveInt = 20
+    log_every: PositiveInt = 50
+    seed: int = 42
+
+
+def _repeated(names: list[str]) -> list[str]:
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+class TransformSpec(Strict):
+    """What `preprocessing_fn` reads: features, derived columns, labels."""
+
+    features: list[Feature] = Field(min_length=1)
+    derived: list[DerivedColumn] = []
+    heads: list[LabelSpec] = Field(min_length=1)
+
+    @field_validator("heads")
+    @classmethod
+    def _unique_heads(cls, heads: list[LabelSpec]) -> list[LabelSpec]:
+        dupes = _repeated([h.name for h in heads])
+        if dupes:
+            raise ValueError(f"head names must be unique; repeated: {dupes}")
+        for head in heads:
+            if head.name in RESERVED_SIGNATURES:
+                raise ValueError(
+                    f"head name {head.name!r} is reserved for a signature; "
+                    f"pick another (reserved: {sorted(RESERVED_SIGNATURES)})"
+                )
+        return heads
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> TransformSpec:
+        for kind, names in (
+            ("feature", [f.name for f in self.features]),
+            ("derived", [d.name for d in self.derived]),
+        ):
+            dupes = _repeated(names)
+            if dupes:
+                raise ValueError(f"{kind} names must be unique; repeated: {dupes}")
+        # A feature named like a derived column is computed from that column.
+        derived = {d.name: d for d in self.derived}
+        labels = {h.label for h in self.heads}
+        for feature in self.features:
+            reads = derived[feature.name].inputs if feature.name in derived else []
+            leaked = labels & ({feature.name} | set(reads))
+            if leaked:
+                raise ValueError(
+                    f"feature {feature.name!r} reads the label column(s) "
+                    f"{sorted(leaked)}: a head's label may not be a model input"
+                )
+        names = {f.name for f in self.features}
+        for head in self.heads:
+            for key in (head.label_key, head.weight_key):
+                if key in names:
+                    raise ValueError(
+                        f"feature {key!r} collides with head {head.name!r}'s "
+                        "label columns; rename the feature"
+                    )
+        return self
+
+    def head(self, name: str) -> LabelSpec:
+        for head in self.heads:
+            if head.name == name:
+                return head
+        raise KeyError(name)
+
+    def _raw_inputs(self, names: list[str]) -> set[str]:
+        derived = {d.name: d for d in self.derived}
+        wanted: set[str] = set()
+        for name in names:
+            wanted.update(derived[name].inputs if name in derived else [name])
+        return wanted
+
+    def raw_columns(self) -> set[str]:
+        """Raw CSV columns the model reads (features, labels, derived inputs)."""
+        return self._raw_inputs([f.name for f in self.features] + [h.label for h in self.heads])
+
+    def serving_columns(self) -> set[str]:
+        """Raw columns a serving client sends: those the features read."""
+        return self._raw_inputs([f.name for f in self.features])
+
+    def transform_spec(self) -> TransformSpec:
+        """Only the transform's part (each head's label fields)."""
+        fields = set(LabelSpec.model_fields)
+        return TransformSpec.model_validate(
+            {
+                "features": [f.model_dump() for f in self.features],
+                "derived": [d.model_dump() for d in self.derived],
+                "heads": [h.model_dump(include=fields) for h in self.heads],
+            }
+        )
+
+
+class ModelSpec(TransformSpec):
+    """What the trainer reads: the transform's part, heads' training, training."""
+
+    heads: list[HeadSpec] = Field(min_length=1)
+    training: Training = Training()
+
+    def model_spec(self) -> ModelSpec:
+        """Only the trainer's part (for a subclass that adds more)."""
+        fields = set(HeadSpec.model_fields)
+        return ModelSpec.model_validate(
+            {
+                **self.transform_spec().model_dump(exclude={"heads"}),
+                "heads": [h.model_dump(include=fields) for h in self.heads],
+                "training": self.training.model_dump(),
+            }
+        )
