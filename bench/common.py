@@ -53,10 +53,10 @@ def prepare(home: str = BENCH_HOME, config_path: str = DEFAULT_CONFIG) -> Prepar
     return Prepared(
         config=config,
         home=home,
-        transformed_examples=outputs["transformed_examples"].uri,
-        transform_graph=outputs["transform_graph"].uri,
-        raw_examples=outputs["examples"].uri,
-        model=outputs["model"].uri,
+        transformed_examples=outputs.get("Transform", "transformed_examples").uri,
+        transform_graph=outputs.get("Transform", "transform_graph").uri,
+        raw_examples=outputs.get("CsvExampleGen", "examples").uri,
+        model=outputs.get("MultiHeadTrainer", "model").uri,
     )
 
 

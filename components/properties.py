@@ -18,6 +18,7 @@ BASELINE_MODEL = "baseline_model"  # URI of the served model compared with
 FOUND = "found"  # 1 when a served model was found
 SERVED_VERSION = "served_version"
 SERVED_PATH = "served_path"
+SKIPPED_VERSIONS = "skipped_versions"  # JSON: newer versions that do not load, and why
 
 # Model, by MultiHeadTrainer.
 WARM_START = "warm_start"  # JSON: groups warm-started, started fresh and why

@@ -8,6 +8,7 @@ I/O goes through tfx.dsl.io.fileio, so gs:// and s3:// folders work too.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 
@@ -33,6 +34,67 @@ def served_versions(folder: str) -> list[int]:
 
 def version_dir(folder: str, version: int) -> str:
     return os.path.join(folder, str(version))
+
+
+def content_fingerprint(folder: str) -> str:
+    """A hash of every file's path and bytes under `folder` (a version's content)."""
+    digest = hashlib.sha256()
+    for root, _, files in sorted(fileio.walk(folder)):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, folder).encode())
+            with fileio.open(path, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+def load_problem(folder: str) -> str | None:
+    """Why the SavedModel in `folder` does not load (one line), or None when it does.
+
+    A real load, as TensorFlow Serving would do it: a truncated saved_model.pb,
+    missing variables or a folder without a model all fail here.
+    """
+    import tensorflow as tf
+
+    if not fileio.exists(os.path.join(folder, SAVED_MODEL_FILE)):
+        return f"no {SAVED_MODEL_FILE} in {folder}"
+    try:
+        tf.saved_model.load(folder)
+    except Exception as error:  # any failure to load means: not servable
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return f"{type(error).__name__}: {first[:300]}"
+    return None
+
+
+def newest_loadable(folder: str) -> tuple[int | None, dict[int, str]]:
+    """The newest version that loads, and each newer one that does not (with why).
+
+    TensorFlow Serving keeps serving the last version it loaded when a newer
+    one fails to load, so the newest loadable version is what clients get.
+    """
+    skipped: dict[int, str] = {}
+    for version in reversed(served_versions(folder)):
+        problem = load_problem(version_dir(folder, version))
+        if problem is None:
+            return version, skipped
+        skipped[version] = problem
+    return None, skipped
+
+
+def remove_leftovers(folder: str) -> list[str]:
+    """Deletes temporary folders that a killed push left behind; returns them.
+
+    Pushes to one serving folder do not overlap (the local runs hold the
+    home's lock; schedule Kubeflow runs with max concurrency 1), so a
+    temporary folder present before a push is an interrupted one.
+    """
+    if not fileio.exists(folder):
+        return []
+    names = [name.rstrip("/") for name in fileio.listdir(folder)]
+    removed = [os.path.join(folder, n) for n in sorted(names) if n.startswith(TEMP_PREFIX)]
+    for path in removed:
+        fileio.rmtree(path)
+    return removed
 
 
 def write_version(model_dir: str, folder: str) -> tuple[int, str]:

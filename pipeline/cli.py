@@ -36,6 +36,9 @@ def _local_commands(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_HOME,
         help=f"metadata, artifacts, serving, runs (default: {DEFAULT_HOME})",
     )
+    run.add_argument(
+        "--wait", type=float, default=0, help="seconds to wait for another run's lock (default 0)"
+    )
     run.add_argument("--no-cache", action="store_true", help="rerun every component")
     run.set_defaults(func=commands.cmd_run)
 

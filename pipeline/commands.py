@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import tempfile
 import time
 from typing import Any
 
+from components.serving import serving_dir
 from pipeline import spans
 from pipeline.config import PipelineConfig
 from pipeline.config_file import TAXI_CSV, load_config
-from pipeline.errors import ComponentFailed
+from pipeline.errors import ComponentFailed, UsageError
 from pipeline.lock import home_lock
 from pipeline.preflight import check_data
 
@@ -57,7 +59,7 @@ def execute(
             f"{where} failed: {_last_error_line(error)}\n(details in {log_file})"
         ) from error
     seconds = time.monotonic() - started
-    summary = build_summary(metadata_path(home), config.name)
+    summary = build_summary(metadata_path(home), config.name, serving_dir(home, config.name))
     summary.update(
         config=os.path.abspath(args.config),
         data=data_dir,
@@ -72,20 +74,39 @@ def execute(
     return 0
 
 
+def writable_home(path: str) -> str:
+    """The home folder, made if needed, after checking that it can be written.
+
+    Raises:
+      UsageError: naming the folder and the reason.
+    """
+    home = os.path.abspath(path)
+    try:
+        os.makedirs(home, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"cannot write to the home folder {home}: {error.strerror or error}; "
+            "pass --home with a folder you can write to"
+        ) from None
+    return home
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     data_dir = os.path.abspath(args.data or config.data_dir)
     files = check_data(config, data_dir)
-    home = os.path.abspath(args.home)
-    os.makedirs(home, exist_ok=True)
-    return execute(config, data_dir, files, home, args, {})
+    home = writable_home(args.home)
+    with home_lock(home, wait_seconds=args.wait):
+        return execute(config, data_dir, files, home, args, {})
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    home = os.path.abspath(args.home)
     config = load_config(args.config)
     data_root = os.path.abspath(args.data or config.data_dir)
     found = spans.find_spans(data_root)
+    home = writable_home(args.home)
     with home_lock(home, wait_seconds=args.wait):
         chosen = spans.newest(found, config.retraining.spans)
         served_spans, served_model = spans.last_pushed_spans(home)

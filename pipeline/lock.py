@@ -1,7 +1,7 @@
-"""One retraining run per home at a time, safe under cron.
+"""One run (`run` or `retrain`) per home at a time, safe under cron.
 
-An advisory lock (flock) on `<home>/retrain.lock`: the kernel releases it
-when the holder exits or is killed, so a crashed run never blocks the next.
+An advisory lock (flock) on `<home>/run.lock`: the kernel releases it when
+the holder exits or is killed, so a crashed run never blocks the next.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from contextlib import contextmanager
 
 from pipeline.errors import LockBusy
 
+LOCK_FILE = "run.lock"
+
 
 @contextmanager
 def home_lock(home: str, wait_seconds: float = 0.0, poll: float = 1.0):
-    path = os.path.join(home, "retrain.lock")
+    path = os.path.join(home, LOCK_FILE)
     os.makedirs(home, exist_ok=True)
     handle = open(path, "a+")
     deadline = time.monotonic() + wait_seconds
@@ -31,7 +33,7 @@ def home_lock(home: str, wait_seconds: float = 0.0, poll: float = 1.0):
                     handle.seek(0)
                     holder = handle.read().strip() or "unknown"
                     raise LockBusy(
-                        f"another retraining run holds {path} ({holder}); "
+                        f"another run holds {path} ({holder}); "
                         + ("gave up waiting" if wait_seconds else "use --wait SECONDS to wait")
                     ) from None
                 time.sleep(poll)

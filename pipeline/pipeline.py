@@ -75,7 +75,12 @@ def create_pipeline(
         # A curated schema: the data is validated against it, not inferred.
         schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
     else:
-        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
+        # No inferred shapes: a column without a gap in this span would
+        # otherwise become a FixedLen (required) input of every signature,
+        # though the transform fills it when missing.
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
+        )
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],

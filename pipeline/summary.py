@@ -6,6 +6,7 @@ the run that computed its artifacts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any
@@ -13,13 +14,22 @@ from typing import Any
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from components import properties
+from components import properties, serving
+from components.evaluator.component import MultiHeadEvaluator
 from components.evaluator.spec import BLESSING_KEY
+from components.pusher.component import MultiHeadPusher
 from components.pusher.spec import PUSHED_MODEL_KEY
+from components.served_model.component import ServedModelLookup
+from components.served_model.spec import MODEL_KEY as LOOKUP_MODEL_KEY
+from components.trainer.component import MultiHeadTrainer
 from components.trainer.spec import MODEL_KEY
 
 RUN_CONTEXT = "pipeline_run"
 PIPELINE_CONTEXT = "pipeline"
+NODE_CONTEXT = "node"
+# Node ids: TFX names a component's node after its class unless given an id.
+TRAINER, EVALUATOR = MultiHeadTrainer.__name__, MultiHeadEvaluator.__name__
+PUSHER, LOOKUP = MultiHeadPusher.__name__, ServedModelLookup.__name__
 
 
 def _custom(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
@@ -46,26 +56,68 @@ def latest_run(store: mlmd.MetadataStore, pipeline_name: str) -> metadata_store_
     return max(runs, key=lambda c: (c.create_time_since_epoch, c.id), default=None)
 
 
-def outputs_of_run(
-    store: mlmd.MetadataStore, run: metadata_store_pb2.Context
-) -> dict[str, metadata_store_pb2.Artifact]:
-    """Output artifacts of the run's executions by output key (last wins)."""
-    executions = store.get_executions_by_context(run.id)
-    events = store.get_events_by_execution_ids([e.id for e in executions])
-    keyed = {}
-    for event in events:
+@dataclasses.dataclass
+class RunOutputs:
+    """What the run's executions produced: node id -> output key -> artifact,
+    and the nodes whose execution in this run came from the cache."""
+
+    artifacts: dict[str, dict[str, metadata_store_pb2.Artifact]]
+    cached: set[str]
+
+    def get(self, node: str, key: str) -> metadata_store_pb2.Artifact | None:
+        return self.artifacts.get(node, {}).get(key)
+
+
+def outputs_of_run(store: mlmd.MetadataStore, run: metadata_store_pb2.Context) -> RunOutputs:
+    """The output artifacts of the run's executions, by node and output key."""
+    executions = {e.id: e for e in store.get_executions_by_context(run.id)}
+    node_of = {}
+    for context in store.get_contexts_by_type(NODE_CONTEXT):
+        for execution in store.get_executions_by_context(context.id):
+            if execution.id in executions:
+                node_of[execution.id] = context.name.split(".")[-1]
+    keyed: dict[tuple[str, str], int] = {}
+    for event in store.get_events_by_execution_ids(list(executions)):
         if event.type in (
             metadata_store_pb2.Event.OUTPUT,
             metadata_store_pb2.Event.DECLARED_OUTPUT,
         ):
-            if event.path.steps:
-                keyed[event.path.steps[0].key] = event.artifact_id
-    artifacts = {a.id: a for a in store.get_artifacts_by_id(list(set(keyed.values())))}
-    return {key: artifacts[aid] for key, aid in keyed.items() if aid in artifacts}
+            if event.path.steps and event.execution_id in node_of:
+                keyed[(node_of[event.execution_id], event.path.steps[0].key)] = event.artifact_id
+    by_id = {a.id: a for a in store.get_artifacts_by_id(list(set(keyed.values())))}
+    artifacts: dict[str, dict[str, metadata_store_pb2.Artifact]] = {}
+    for (node, key), artifact_id in keyed.items():
+        if artifact_id in by_id:
+            artifacts.setdefault(node, {})[key] = by_id[artifact_id]
+    cached = {
+        node_of[e.id]
+        for e in executions.values()
+        if e.last_known_state == metadata_store_pb2.Execution.CACHED and e.id in node_of
+    }
+    return RunOutputs(artifacts, cached)
 
 
-def build_summary(metadata_file: str, pipeline_name: str) -> dict[str, Any]:
-    """Summary of the newest run of `pipeline_name` in a sqlite MLMD."""
+def served_now(serving_dir: str) -> dict[str, Any] | None:
+    """The version the serving folder serves now (the newest), or None."""
+    versions = serving.served_versions(serving_dir)
+    if not versions:
+        return None
+    return {"version": versions[-1], "path": serving.version_dir(serving_dir, versions[-1])}
+
+
+def _json(artifact: metadata_store_pb2.Artifact | None, key: str) -> Any:
+    text = _custom(artifact, key) if artifact is not None else None
+    return json.loads(text) if text else None
+
+
+def build_summary(metadata_file: str, pipeline_name: str, serving_dir: str) -> dict[str, Any]:
+    """Summary of the newest run of `pipeline_name` in a sqlite MLMD.
+
+    `pushed_model` is what this run pushed (None when its push step came from
+    the cache: `push_cached` then names what that earlier execution pushed);
+    `served_model` is what `serving_dir` serves now; `served_skipped` names
+    served versions that did not load (the lookup used the newest that did).
+    """
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_file
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
@@ -74,24 +126,28 @@ def build_summary(metadata_file: str, pipeline_name: str) -> dict[str, Any]:
     if run is None:
         raise LookupError(f"no run of pipeline {pipeline_name!r} in {metadata_file}")
     outputs = outputs_of_run(store, run)
-    blessing = outputs.get(BLESSING_KEY)
-    pushed = outputs.get(PUSHED_MODEL_KEY)
-    model = outputs.get(MODEL_KEY)
-    heads = json.loads(_custom(blessing, properties.VERDICTS) or "{}") if blessing else {}
+    blessing = outputs.get(EVALUATOR, BLESSING_KEY)
+    pushed = outputs.get(PUSHER, PUSHED_MODEL_KEY)
+    model = outputs.get(TRAINER, MODEL_KEY)
+    lookup = outputs.get(LOOKUP, LOOKUP_MODEL_KEY)
+    heads = _json(blessing, properties.VERDICTS) or {}
     pushed_model = None
     if pushed is not None and _custom(pushed, properties.PUSHED) == 1:
         pushed_model = _custom(pushed, properties.PUSHED_DESTINATION)
-    warm = _custom(model, properties.WARM_START) if model is not None else None
+    push_cached = PUSHER in outputs.cached
     served = [h.get("served") for h in heads.values() if h.get("served")]
     return {
         "run_id": run.name,
         "pipeline": pipeline_name,
         "heads": heads,
         "blessed": bool(blessing is not None and _custom(blessing, properties.BLESSED) == 1),
-        "pushed_model": pushed_model,
+        "pushed_model": None if push_cached else pushed_model,
+        "push_cached": {"pushed_earlier": pushed_model} if push_cached else None,
+        "served_model": served_now(serving_dir),
+        "served_skipped": _json(lookup, properties.SKIPPED_VERSIONS),
         "model": model.uri if model is not None else None,
         "push_refused": _custom(pushed, properties.PUSH_REFUSED) if pushed is not None else None,
-        "warm_start": json.loads(warm) if warm else None,
+        "warm_start": _json(model, properties.WARM_START),
         "baseline_version": served[0]["version"] if served else None,
     }
 
@@ -123,6 +179,16 @@ def _threshold_text(bound: dict[str, float]) -> str:
     return ", ".join(parts)
 
 
+def _cached_note(summary: dict[str, Any]) -> str:
+    cached = summary.get("push_cached")
+    if not cached:
+        return ""
+    earlier = cached["pushed_earlier"]
+    if earlier:
+        return f" (the push step was cached: an earlier run pushed {earlier})"
+    return " (the push step was cached)"
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """The summary as a plain-text table, one row per head and metric."""
     rows = [("head", "metric", "value", "threshold", "verdict")]
@@ -141,9 +207,20 @@ def format_table(summary: dict[str, Any]) -> str:
         if info["verdict"] != "pass":
             lines += [f"  {reason}" for reason in info["reasons"]]
     lines.append(f"blessed: {'yes' if summary['blessed'] else 'no'}")
-    lines.append(f"pushed model: {summary['pushed_model'] or 'none'}")
+    lines.append(f"pushed model: {summary['pushed_model'] or 'none'}{_cached_note(summary)}")
+    served = summary.get("served_model")
+    lines.append(
+        f"served now: {served['path']} (version {served['version']})"
+        if served
+        else "served now: none"
+    )
     if summary.get("push_refused"):
         lines.append(summary["push_refused"])
+    for version, problem in sorted((summary.get("served_skipped") or {}).items()):
+        lines.append(
+            f"served version {version} does not load ({problem}); warm start and comparison "
+            "used the newest version that does"
+        )
     if summary.get("warm_start"):
         warm = summary["warm_start"]
         lines.append(f"warm start: {', '.join(warm['warm']) or 'no head'}")

@@ -72,6 +72,11 @@ def rows(count: int, seed: int) -> list[dict]:
     return result
 
 
+def constant_rows(count: int, seed: int) -> list[dict]:
+    """The same inputs in every row (labels still vary): no head can learn anything."""
+    return [{**row, "x": 0.5, "colour": "red"} for row in rows(count, seed)]
+
+
 def _example(row: dict) -> bytes:
     features = {}
     for name, value in row.items():
@@ -101,9 +106,9 @@ def _examples_artifact(uri: str) -> standard_artifacts.Examples:
     return artifact
 
 
-def make_inputs(root: str, spec: ModelSpec = SPEC) -> Inputs:
+def make_inputs(root: str, spec: ModelSpec = SPEC, make_rows=rows) -> Inputs:
     """Raw and transformed examples of 400 + 200 rows and their transform graph."""
-    data = {"train": rows(400, seed=1), "eval": rows(200, seed=2)}
+    data = {"train": make_rows(400, seed=1), "eval": make_rows(200, seed=2)}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
     graph_dir = os.path.join(root, "transform_graph")
     custom_config = {SPEC_KEY: spec.transform_spec().to_json()}

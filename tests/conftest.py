@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
+import subprocess
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -66,7 +69,12 @@ def taxi_sample(path: str, rows: int, seed_every: int = 5) -> str:
 
 
 def write_config(
-    path, data_dir, auc_lower: float, schema: str | None = None, steps: int = 300
+    path,
+    data_dir,
+    auc_lower: float,
+    schema: str | None = None,
+    steps: int = 300,
+    require: list[str] | None = None,
 ) -> str:
     """The bundled taxi config with lenient thresholds, for end-to-end runs."""
     with open(DEFAULT_CONFIG) as f:
@@ -82,6 +90,35 @@ def write_config(
     }
     for head in config["heads"]:
         head["thresholds"] = thresholds[head["name"]]
+    if require is not None:
+        config["evaluation"] = {"require": require}
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
     return str(path)
+
+
+def rewrite_rows(path, change) -> None:
+    """Rewrites the CSV at `path` with `change(index, row)` applied to each row dict."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    for index, row in enumerate(rows):
+        change(index, row)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def kill_when(command: list[str], marker: str) -> str:
+    """Starts `command`, kills it (SIGKILL) once it prints `marker`; returns what it printed."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    seen = []
+    deadline = time.monotonic() + 600
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return "".join(seen)

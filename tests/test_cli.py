@@ -31,3 +31,24 @@ def test_ragged_csv_exits_2_naming_file_and_line(tmp_path, capsys):
 def test_a_bad_option_exits_2_and_says_what_to_write(capsys):
     assert main(["schedule", "--host", "http://127.0.0.1:9", "--cron", "0 3 * * *"]) == 2
     assert "did you mean '0 0 3 * * *'?" in capsys.readouterr().err
+
+
+def test_a_home_that_cannot_be_written_exits_2_naming_it(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    taxi_sample(str(data / "part.csv"), rows=20)
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o500)
+    try:
+        if os.access(home, os.W_OK):  # root ignores the mode: take a file instead
+            home.chmod(0o700)
+            home.rmdir()
+            home.write_text("not a folder")
+        assert main(["run", "--data", str(data), "--home", str(home)]) == 2
+    finally:
+        if home.is_dir():
+            home.chmod(0o700)
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write to the home folder {home}: ")
+    assert "pass --home with a folder you can write to" in err

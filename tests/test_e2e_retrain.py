@@ -4,6 +4,8 @@ Run 1 (span-1) pushes v1. A run on the same span does nothing. A run on
 span-2 killed halfway leaves v1 served; the next one warm-starts from v1, is
 compared with it head by head and pushes v2. Run 3, on a span whose tips are
 shuffled (so big_tipper labels are noise), is refused by name and v2 stays.
+Then v2's saved_model.pb is truncated: run 4 (span-4) names it, warm-starts
+from and compares with v1 (what TF Serving still serves) and pushes v3.
 """
 
 from __future__ import annotations
@@ -12,16 +14,14 @@ import csv
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
 from pipeline.config_file import RETRAIN_CONFIG
-from tests.conftest import TAXI_CSV
+from tests.conftest import TAXI_CSV, kill_when
 
 pytestmark = pytest.mark.e2e
 ROWS = 3000
@@ -67,20 +67,11 @@ def retrain(config: str, data, home: str) -> subprocess.CompletedProcess:
     )
 
 
-def kill_when(config: str, data, home: str, marker: str) -> str:
-    """Starts a retrain, kills it (SIGKILL) once `marker` is printed."""
-    process = subprocess.Popen(
-        retrain_command(config, data, home), stdout=subprocess.PIPE, text=True
-    )
-    seen = []
-    deadline = time.monotonic() + 600
-    for line in process.stdout:
-        seen.append(line)
-        if marker in line or time.monotonic() > deadline:
-            break
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    return "".join(seen)
+def truncate(path: str) -> None:
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])
 
 
 def summary(home: str) -> dict:
@@ -115,10 +106,17 @@ def runs(tmp_path_factory):
     result["first"] = (retrain(config, data, home), summary(home))
     result["again"] = retrain(config, data, home)
     write_span(data, 2, ROWS)
-    result["killed"] = (kill_when(config, data, home, "[MultiHeadTrainer] started"), served(home))
+    result["killed"] = (
+        kill_when(retrain_command(config, data, home), "[MultiHeadTrainer] started"),
+        served(home),
+    )
     result["second"] = (retrain(config, data, home), summary(home))
     write_span(data, 3, 2 * ROWS, shuffle_tips=True)
     result["third"] = (retrain(config, data, home), summary(home))
+    result["served_after_third"] = served(home)
+    truncate(os.path.join(home, "serving", "taxi-multihead", "2", "saved_model.pb"))
+    write_span(data, 4, 3 * ROWS)
+    result["corrupt"] = (retrain(config, data, home), summary(home))
     result["home"] = home
     return result
 
@@ -162,10 +160,22 @@ def test_third_run_with_noise_labels_is_refused_by_name(runs):
     process, third = runs["third"]
     assert process.returncode == 0, process.stderr[-3000:]
     assert third["spans"] == [3]
-    assert third["blessed"] is False and third["pushed_model"] is None
+    assert third["blessed"] is False and third["pushed_model"] is None, third["heads"]
     verdict = third["heads"]["big_tipper"]
     assert verdict["verdict"] == "fail"
     assert any(r.startswith("big_tipper: auc ") and "vs served v2" in r for r in verdict["reasons"])
     assert third["heads"]["fare"]["verdict"] == "pass"
     assert "big_tipper: auc" in process.stdout
-    assert served(runs["home"]) == ["1", "2"]
+    assert runs["served_after_third"] == ["1", "2"]
+
+
+def test_a_corrupt_served_version_is_named_and_the_run_goes_on_from_the_last_good_one(runs):
+    process, fourth = runs["corrupt"]
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert fourth["spans"] == [4]
+    assert list(fourth["served_skipped"]) == ["2"]
+    assert "served version 2 does not load" in process.stdout
+    assert fourth["baseline_version"] == 1
+    assert fourth["warm_start"]["warm"] == ["big_tipper", "fare", "trip_seconds"]
+    assert fourth["pushed_model"].endswith(os.path.join("taxi-multihead", "3"))
+    assert served(runs["home"]) == ["1", "2", "3"]  # the broken version is left for a person

@@ -15,13 +15,12 @@ from components.evaluator.executor import Executor
 from components.evaluator.gates import EvaluationSpec, HeadGates
 from components.trainer import spec as trainer_spec
 from components.trainer.executor import Executor as TrainerExecutor
-from tests.artifacts import SPEC, Inputs, make_inputs
+from tests.artifacts import SPEC, Inputs, constant_rows, make_inputs, rows
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Inputs, standard_artifacts.Model]:
-    root = tmp_path_factory.mktemp("trained")
-    inputs = make_inputs(str(root))
+def train(root, make_rows=rows) -> tuple[Inputs, standard_artifacts.Model]:
+    root.mkdir(parents=True, exist_ok=True)
+    inputs = make_inputs(str(root), make_rows=make_rows)
     model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
     model.uri, model_run.uri = str(root / "model"), str(root / "model_run")
     TrainerExecutor().Do(
@@ -35,7 +34,14 @@ def trained(tmp_path_factory) -> tuple[Inputs, standard_artifacts.Model]:
     return inputs, model
 
 
-def gates(auc: dict, mae: dict, compare: bool = False) -> EvaluationSpec:
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Inputs, standard_artifacts.Model]:
+    return train(tmp_path_factory.mktemp("trained"))
+
+
+def gates(
+    auc: dict, mae: dict, compare: bool = False, require: tuple[str, ...] = ("big", "size")
+) -> EvaluationSpec:
     return EvaluationSpec(
         heads=[
             HeadGates(
@@ -49,7 +55,7 @@ def gates(auc: dict, mae: dict, compare: bool = False) -> EvaluationSpec:
                 output="size",
             ),
         ],
-        require=["big", "size"],
+        require=list(require),
         compare=compare,
     )
 
@@ -114,3 +120,20 @@ def test_comparison_with_the_served_model_on_the_same_examples(tmp_path, trained
     assert "vs served v4" in verdicts["big"]["reasons"][0]
     assert "not worse by 0" in verdicts["big"]["reasons"][0]
     assert blessing.get_string_custom_property(properties.BASELINE_MODEL) == served.uri
+
+
+def test_a_head_with_constant_outputs_is_not_blessed_whatever_its_thresholds(tmp_path):
+    constant = train(tmp_path / "constant", make_rows=constant_rows)
+    lenient = gates({"lower": 0.0}, {"upper": 1e9}, require=("size",))
+    verdicts = _verify_blessing(_do(tmp_path, constant, lenient), blessed=False)
+    for head in ("big", "size"):
+        assert verdicts[head]["verdict"] == "fail"
+        assert verdicts[head]["degenerate"].startswith(
+            f"{head}: outputs are the same for all 200 eval examples"
+        )
+        assert verdicts[head]["reasons"][0] == verdicts[head]["degenerate"]
+
+
+def test_a_trained_model_is_not_degenerate(tmp_path, trained):
+    verdicts = _verify_blessing(_do(tmp_path, trained, gates({"lower": 0.5}, {"upper": 5.0})), True)
+    assert verdicts["big"]["degenerate"] is None and verdicts["size"]["degenerate"] is None

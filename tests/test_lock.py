@@ -1,4 +1,4 @@
-"""The retraining lock: one run per home; a dead holder blocks nobody."""
+"""The home lock: one run per home; a dead holder blocks nobody."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pipeline.lock import home_lock
 
 def test_second_holder_is_refused_with_the_holder_named(tmp_path):
     with home_lock(str(tmp_path)):
-        with pytest.raises(LockBusy, match=r"another retraining run holds .*retrain.lock .*pid"):
+        with pytest.raises(LockBusy, match=r"another run holds .*run.lock .*pid"):
             with home_lock(str(tmp_path)):
                 pass
     with home_lock(str(tmp_path)):  # released on exit
@@ -57,10 +57,22 @@ def test_retrain_command_exits_3_while_another_runs(tmp_path, capsys):
     with home_lock(home):
         code = main(["retrain", "--data", str(tmp_path / "spans"), "--home", home])
     assert code == 3
-    assert "another retraining run holds" in capsys.readouterr().err
+    assert "another run holds" in capsys.readouterr().err
 
 
 def test_retrain_without_span_folders_explains_the_layout(tmp_path, capsys):
     (tmp_path / "flat.csv").write_text("x\n1\n")
     assert main(["retrain", "--data", str(tmp_path), "--home", str(tmp_path / "h")]) == 2
     assert "expected span-<N>/ folders of CSV files" in capsys.readouterr().err
+
+
+def test_run_command_exits_3_while_another_run_holds_the_home(tmp_path, capsys):
+    from tests.conftest import taxi_sample
+
+    data = tmp_path / "data"
+    data.mkdir()
+    taxi_sample(str(data / "a.csv"), rows=20)
+    home = str(tmp_path / "home")
+    with home_lock(home):
+        assert main(["run", "--data", str(data), "--home", home]) == 3
+    assert "another run holds" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 from pipeline.config_file import load_config
 from pipeline.errors import DataError
 from pipeline.preflight import check_data
-from tests.conftest import taxi_sample
+from tests.conftest import rewrite_rows, taxi_sample
 
 CONFIG = load_config()
 
@@ -26,7 +26,7 @@ def test_missing_folder_and_no_csv(tmp_path):
 
 
 def test_missing_column_is_named(tmp_path):
-    path = taxi_sample(str(tmp_path / "a.csv"), rows=5)
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
     lines = open(path).read().splitlines()
     header = lines[0].split(",")
     drop = header.index("fare")
@@ -37,10 +37,10 @@ def test_missing_column_is_named(tmp_path):
 
 
 def test_ragged_row_names_file_and_line(tmp_path):
-    path = taxi_sample(str(tmp_path / "a.csv"), rows=5)
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
     with open(path, "a") as f:
         f.write("1,2,3\n")
-    with pytest.raises(DataError, match=r"a.csv, line 7: 3 fields, expected 18"):
+    with pytest.raises(DataError, match=r"a.csv, line 22: 3 fields, expected 18"):
         check_data(CONFIG, str(tmp_path))
 
 
@@ -50,3 +50,50 @@ def test_header_only_file(tmp_path):
     (tmp_path / "a.csv").write_text(header)
     with pytest.raises(DataError, match="has a header but no rows"):
         check_data(CONFIG, str(tmp_path))
+
+
+def test_a_byte_order_mark_is_read_not_kept_in_the_header(tmp_path):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
+    data = open(path, "rb").read()
+    open(path, "wb").write(b"\xef\xbb\xbf" + data)
+    assert check_data(CONFIG, str(tmp_path)) == [path]
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_line_and_column(tmp_path):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
+    lines = open(path, "rb").read().split(b"\n")
+    lines[3] = b"Caf\xe9" + lines[3]
+    open(path, "wb").write(b"\n".join(lines))
+    with pytest.raises(DataError) as caught:
+        check_data(CONFIG, str(tmp_path))
+    assert str(caught.value) == (
+        f"{path}, line 4: byte 0xe9 at column 4 is not UTF-8; "
+        "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    )
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "nan", "1e308"])
+def test_a_label_that_is_not_a_finite_number_is_named(tmp_path, cell):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
+    rewrite_rows(path, lambda i, row: row.update(trip_seconds=cell) if i == 2 else None)
+    with pytest.raises(DataError) as caught:
+        check_data(CONFIG, str(tmp_path))
+    message = str(caught.value)
+    assert message.startswith(f"{path}, line 4, column 'trip_seconds': label '{cell}' of head")
+    assert "is not a finite number" in message
+
+
+def test_a_column_the_config_reads_with_no_value_at_all_is_named(tmp_path):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
+    rewrite_rows(path, lambda i, row: row.update(trip_seconds=""))
+    with pytest.raises(DataError) as caught:
+        check_data(CONFIG, str(tmp_path))
+    assert str(caught.value).startswith(
+        "column 'trip_seconds' (label of head 'trip_seconds') has no value in any row of 1 file(s)"
+    )
+
+
+def test_an_extreme_feature_value_is_left_to_the_transform(tmp_path):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
+    rewrite_rows(path, lambda i, row: row.update(trip_miles="1e308") if i == 1 else None)
+    assert check_data(CONFIG, str(tmp_path)) == [path]

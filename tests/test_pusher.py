@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import tensorflow as tf
@@ -14,6 +19,7 @@ from components.pusher import spec
 from components.pusher.executor import Executor
 from components.serving import served_versions
 from components.serving import write_version as push
+from trainer_module.signatures import INPUTS_FILE
 
 
 def _signature(name: str, dtype: tf.DType):
@@ -31,25 +37,31 @@ def write_saved_model(path: str, outputs: dict[str, tf.DType]) -> None:
     tf.saved_model.save(tf.Module(), path, signatures=signatures)
 
 
-def make_model(root, outputs: dict[str, tf.DType] | None = None) -> standard_artifacts.Model:
+def make_model(
+    root, outputs: dict[str, tf.DType] | None = None, inputs: dict | None = None
+) -> standard_artifacts.Model:
     model = standard_artifacts.Model()
     model.uri = str(root / "model")
     serving = str(root / "model" / "Format-Serving")
     if os.path.exists(serving):
         shutil.rmtree(serving)
     write_saved_model(serving, outputs or {"fare": tf.float32, "tipper": tf.float32})
+    if inputs is not None:
+        os.makedirs(os.path.join(serving, os.path.dirname(INPUTS_FILE)))
+        with open(os.path.join(serving, INPUTS_FILE), "w") as f:
+            json.dump(inputs, f)
     return model
 
 
 def run_pusher(
-    root, blessed: int, serving_dir: str, outputs=None, allow: int = 0
+    root, blessed: int, serving_dir: str, outputs=None, allow: int = 0, inputs=None
 ) -> standard_artifacts.PushedModel:
     blessing = standard_artifacts.ModelBlessing()
     blessing.set_int_custom_property(properties.BLESSED, blessed)
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(root / "pushed")
     Executor().Do(
-        {spec.MODEL_KEY: [make_model(root, outputs)], spec.BLESSING_KEY: [blessing]},
+        {spec.MODEL_KEY: [make_model(root, outputs, inputs)], spec.BLESSING_KEY: [blessing]},
         {spec.PUSHED_MODEL_KEY: [pushed]},
         {spec.SERVING_DIR_KEY: serving_dir, spec.ALLOW_SIGNATURE_CHANGE_KEY: allow},
     )
@@ -131,3 +143,65 @@ def test_signature_change_is_pushed_when_allowed_and_new_heads_always(tmp_path):
     )
     fewer = run_pusher(tmp_path, 1, serving, outputs={"fare": tf.float32}, allow=1)
     assert fewer.get_int_custom_property(properties.PUSHED_VERSION) == 3
+
+
+def test_an_input_that_becomes_required_is_not_pushed(tmp_path):
+    serving = str(tmp_path / "serving")
+    run_pusher(tmp_path, 1, serving, inputs={"required": [], "optional": ["miles", "pay"]})
+    required = {"required": ["miles"], "optional": ["pay"]}
+    pushed = run_pusher(tmp_path, 1, serving, inputs=required)
+    assert pushed.get_string_custom_property(properties.PUSH_REFUSED) == (
+        "not pushed: input 'miles' becomes required (served version 1 accepts examples without it)"
+    )
+    assert served_versions(serving) == [1]
+    optional_again = {"required": [], "optional": ["miles", "pay", "new"]}
+    assert (
+        run_pusher(tmp_path, 1, serving, inputs=optional_again).get_int_custom_property(
+            properties.PUSHED_VERSION
+        )
+        == 2
+    )
+
+
+def test_a_temporary_folder_left_by_a_killed_push_is_removed_by_the_next(tmp_path):
+    serving = tmp_path / "serving"
+    run_pusher(tmp_path, 1, str(serving))
+    (serving / ".tmp-2-deadbeef" / "variables").mkdir(parents=True)  # a copy killed halfway
+    pushed = run_pusher(tmp_path, 1, str(serving))
+    assert pushed.get_int_custom_property(properties.PUSHED_VERSION) == 2
+    assert sorted(os.listdir(serving)) == ["1", "2"]
+
+
+def test_a_copy_killed_halfway_leaves_no_version_and_the_next_push_cleans_up(tmp_path):
+    model = make_model(tmp_path)
+    source = os.path.join(model.uri, "Format-Serving")
+    with open(os.path.join(source, "assets", "big.bin"), "wb") as f:
+        f.write(b"\0" * (300 << 20))  # long enough to kill the copy halfway
+    serving = tmp_path / "serving"
+    code = (
+        "import sys; sys.path.insert(0, '.');"
+        "from components.serving import write_version;"
+        f"write_version({source!r}, {str(serving)!r})"
+    )
+    copy = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+        name.startswith(".tmp-") for name in (os.listdir(serving) if serving.exists() else [])
+    ):
+        time.sleep(0.001)
+    copy.send_signal(signal.SIGKILL)
+    copy.wait()
+    left = os.listdir(serving)
+    assert [name for name in left if name.isdigit()] == []  # never a half-written version
+    assert any(name.startswith(".tmp-") for name in left)
+    os.remove(os.path.join(source, "assets", "big.bin"))
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.set_int_custom_property(properties.BLESSED, 1)
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / "pushed")
+    Executor().Do(
+        {spec.MODEL_KEY: [model], spec.BLESSING_KEY: [blessing]},
+        {spec.PUSHED_MODEL_KEY: [pushed]},
+        {spec.SERVING_DIR_KEY: str(serving)},
+    )
+    assert os.listdir(serving) == ["1"]

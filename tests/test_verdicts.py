@@ -54,6 +54,7 @@ def test_head_without_thresholds_passes():
         "verdict": "pass",
         "reasons": ["free: no thresholds set"],
         "served": None,
+        "degenerate": None,
     }
 
 
@@ -106,3 +107,16 @@ def test_change_bound_without_served_model_passes_and_says_so():
     verdict = head_verdict(head, {"auc": 0.7}, set())
     assert verdict["verdict"] == "pass"
     assert "h: auc: no served model to compare with" in verdict["reasons"]
+
+
+def test_a_degenerate_head_fails_whatever_its_thresholds_and_blocks_the_blessing():
+    reason = "free: outputs are the same for all 200 eval examples ([0.5])"
+    result = verdicts(
+        SPEC,
+        {"fare": {"mean_squared_error": 1.0}, "tipper": {"auc": 0.8}, "free": {}},
+        {},
+        degenerate={"free": reason},
+    )
+    assert result["free"]["verdict"] == "fail" and result["free"]["reasons"][0] == reason
+    assert result["free"]["degenerate"] == reason
+    assert not is_blessed(SPEC, result)  # "free" is not required, and still blocks

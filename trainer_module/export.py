@@ -17,6 +17,7 @@ index for multiclass heads), and multiclass heads add
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 
 import tensorflow as tf
@@ -30,6 +31,7 @@ from trainer_module.fused import FusedTowers, can_fuse
 from trainer_module.model import MultiHeadModel
 from trainer_module.signatures import (
     INPUT_NAME,
+    INPUTS_FILE,
     INTERNAL_SIGNATURE,
     SERVING_SIGNATURE,
     TRANSFORM_SIGNATURE,
@@ -86,12 +88,21 @@ class ServingModule(tf.Module):
             head.name: FusedTowers(model, [head], f"{head.name}_serving") for head in self._heads
         }
 
+    def inputs(self) -> dict[str, list[str]]:
+        """Raw columns a serving example must carry, and those it may leave out."""
+        required = sorted(
+            name
+            for name, spec in self._serving_spec.items()
+            if isinstance(spec, tf.io.FixedLenFeature) and spec.default_value is None
+        )
+        return {"required": required, "optional": sorted(set(self._serving_spec) - set(required))}
+
     @property
     def model(self) -> MultiHeadModel:
         return self._keras.value
 
     def _transformed(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        parsed = tf.io.parse_example(examples, self._serving_spec)
+        parsed = tf.io.parse_example(checked_examples(examples), self._serving_spec)
         return self.tft_layer(parsed)
 
     def outputs(self, examples: tf.Tensor, head_names: list[str]) -> dict[str, tf.Tensor]:
@@ -106,8 +117,29 @@ class ServingModule(tf.Module):
         return result
 
     def transform(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
-        parsed = tf.io.parse_example(examples, self._raw_spec)
+        parsed = tf.io.parse_example(checked_examples(examples), self._raw_spec)
         return self.tft_layer(parsed)
+
+
+def checked_examples(examples: tf.Tensor) -> tf.Tensor:
+    """`examples`, once every one of them parses as a tf.Example.
+
+    tf.io.parse_example's error for a malformed input embeds its raw bytes,
+    which clients cannot decode (Python's gets a UnicodeDecodeError). This
+    check fails first, with a message of plain text that names the rule:
+    `... [[{node each_input_must_be_a_serialized_tf_Example}}]]`.
+    """
+    sizes, _ = tf.io.decode_proto(
+        examples,
+        "tensorflow.Example",
+        ["features"],
+        [tf.string],
+        name="each_input_must_be_a_serialized_tf_Example",
+    )
+    # A consumer of the decode's output, so that graph optimisation keeps it.
+    check = tf.debugging.assert_non_negative(sizes)
+    with tf.control_dependencies([check]):
+        return tf.identity(examples)
 
 
 def _without_keras_traces() -> contextlib.AbstractContextManager:
@@ -164,10 +196,23 @@ def export(
     sigs = signatures(module)
     with _without_keras_traces():
         tf.saved_model.save(module, path, signatures=sigs)
+    fileio.makedirs(os.path.dirname(os.path.join(path, INPUTS_FILE)))
+    with fileio.open(os.path.join(path, INPUTS_FILE), "w") as f:
+        f.write(json.dumps(module.inputs(), indent=2))
     # Read the signatures back from saved_model.pb: cheaper than a reload.
     missing = sorted(set(sigs) - set(signature_outputs(path)))
     if missing:
         raise RuntimeError(f"exported model at {path} lacks signatures {missing}")
+
+
+def serving_inputs(model_dir: str) -> dict[str, list[str]] | None:
+    """{"required": [...], "optional": [...]} of an exported model (None before
+    this file was written)."""
+    path = os.path.join(model_dir, INPUTS_FILE)
+    if not fileio.exists(path):
+        return None
+    with fileio.open(path) as f:
+        return json.load(f)
 
 
 def signature_outputs(model_dir: str) -> dict[str, dict[str, Output]]:

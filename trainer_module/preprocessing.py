@@ -111,23 +111,35 @@ def _transform_feature(feature, value: tf.Tensor) -> tf.Tensor:
             vocab_filename=feature.name,
         )
     _require_numeric(value, what)
-    # Every analyzer reads the present values only, so that none depends on
-    # another's result: tf.Transform then makes one pass over the data, not
-    # two (a z-score of mean-filled values needs the mean first).
-    present = tf.boolean_mask(value, tf.logical_not(tf.math.is_nan(value)))
+    # NaN and +-inf (a value past float32's range, such as 1e308, parses to
+    # inf) are missing. The statistics are those of the present values
+    # clipped to their quantile range, so one extreme value cannot make every
+    # other z-score zero (a constant model); the clip bounds are a first
+    # analysis pass, the mean and variance of the clipped values a second.
+    finite = tf.math.is_finite(value)
+    present = tf.boolean_mask(value, finite)
+    if feature.type == "bucketized":
+        epsilon = min(1.0 / feature.num_buckets, 0.01)  # tft.bucketize's default
+        boundaries = tft.quantiles(present, feature.num_buckets, epsilon)
+    if feature.clip_quantile:
+        low, high = _clip_bounds(present, feature.clip_quantile)
+        present = tf.clip_by_value(present, low, high)
+        value = tf.clip_by_value(value, low, high)
     mean = tft.mean(present)
-    if feature.fill == "mean":
-        fill = mean
-    else:
-        fill = tf.constant(float(feature.fill), tf.float32)
-    filled = tf.where(tf.math.is_nan(value), fill, value)
-    if feature.type == "numeric":
-        std = tf.sqrt(tft.var(present))
-        centred = filled - mean
-        return tf.where(std > 0, centred / tf.where(std > 0, std, 1.0), centred)
-    epsilon = min(1.0 / feature.num_buckets, 0.01)  # tft.bucketize's default
-    boundaries = tft.quantiles(present, feature.num_buckets, epsilon)
-    return tft.apply_buckets(filled, boundaries)
+    fill = mean if feature.fill == "mean" else tf.constant(float(feature.fill), tf.float32)
+    filled = tf.where(finite, value, fill)
+    if feature.type == "bucketized":
+        return tft.apply_buckets(filled, boundaries)
+    std = tf.sqrt(tft.var(present))
+    centred = filled - mean
+    return tf.where(std > 0, centred / tf.where(std > 0, std, 1.0), centred)
+
+
+def _clip_bounds(present: tf.Tensor, fraction: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """The `fraction` and 1 - `fraction` quantiles of the present values."""
+    buckets = round(1 / fraction)
+    bounds = tft.quantiles(present, buckets, epsilon=fraction / 4)
+    return bounds[0, 0], bounds[0, -1]
 
 
 def _label(head: LabelSpec, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -11,3 +11,6 @@ INPUT_NAME = "examples"
 INTERNAL_SIGNATURE = "__saved_model_init_op"
 # A head is a signature of its own, so its name may not be one of these.
 RESERVED_SIGNATURES = frozenset({SERVING_SIGNATURE, TRANSFORM_SIGNATURE})
+# Beside the SavedModel (TF Serving's `assets.extra` convention): which raw
+# columns a serving example must carry and which it may leave out.
+INPUTS_FILE = "assets.extra/inputs.json"

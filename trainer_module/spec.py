@@ -28,14 +28,20 @@ PositiveInt = Annotated[int, Field(gt=0)]
 _Spec = TypeVar("_Spec", bound="Strict")
 
 
-def label_key(head: str) -> str:
-    """Name of the transformed label column of a head."""
-    return f"{head}_label"
+class TransformedKeys:
+    """The names of a head's columns in the transformed data (a `name` field's)."""
 
+    name: str
 
-def weight_key(head: str) -> str:
-    """Name of the transformed 0/1 column saying a head's label is present."""
-    return f"{head}_weight"
+    @property
+    def label_key(self) -> str:
+        """The transformed label column."""
+        return f"{self.name}_label"
+
+    @property
+    def weight_key(self) -> str:
+        """The transformed 0/1 column saying the label is present."""
+        return f"{self.name}_weight"
 
 
 class Strict(BaseModel):
@@ -59,13 +65,16 @@ class Optimizer(Strict):
 class Feature(Strict):
     """One model input computed by the shared transform.
 
-    numeric: missing values filled (column mean by default), then z-scored.
+    numeric: NaN and infinite values are missing; values are clipped to the
+    clip_quantile and 1 - clip_quantile quantiles of the training values
+    (0 turns clipping off); missing values are filled (the mean of the
+    clipped values by default), then z-scored.
     categorical: vocabulary of the training split (top_k most frequent),
     plus num_oov_buckets for unseen values; missing values are a category.
     With hash_buckets, values are hashed into that many buckets instead: no
     vocabulary, so the encoding stays the same from one data span to the
     next (what warm starts across spans need).
-    bucketized: missing filled like numeric, then quantile buckets.
+    bucketized: missing and clipped like numeric, then quantile buckets.
     """
 
     name: str = Field(pattern=COLUMN_RE)
@@ -75,6 +84,7 @@ class Feature(Strict):
     num_oov_buckets: int = Field(1, ge=0)
     num_buckets: int = Field(10, ge=2)
     hash_buckets: PositiveInt | None = None
+    clip_quantile: float = Field(0.001, ge=0, le=0.1)
 
     @model_validator(mode="after")
     def _check(self) -> Feature:
@@ -100,7 +110,7 @@ class DerivedColumn(Strict):
     dtype: Literal["float", "string"] = "float"
 
 
-class LabelSpec(Strict):
+class LabelSpec(Strict, TransformedKeys):
     """A head as the transform sees it: its name, label column and task."""
 
     name: str = Field(pattern=NAME_RE)
@@ -131,14 +141,6 @@ class LabelSpec(Strict):
     @property
     def output_size(self) -> int:
         return self.kind.output_size(self)
-
-    @property
-    def label_key(self) -> str:
-        return label_key(self.name)
-
-    @property
-    def weight_key(self) -> str:
-        return weight_key(self.name)
 
 
 class HeadSpec(LabelSpec):

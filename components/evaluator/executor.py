@@ -18,6 +18,7 @@ from tfx_bsl.public import tfxio
 from components import properties
 from components.constants import CONFIG_KEY
 from components.evaluator import spec
+from components.evaluator.degenerate import degenerate_heads
 from components.evaluator.eval_config import (
     BASELINE,
     CANDIDATE,
@@ -157,6 +158,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         with self._make_beam_pipeline() as pipeline:
             _run_tfma(pipeline, pattern, models, eval_config, evaluation.uri)
 
+        files = sorted(fileio.glob(pattern))
+        degenerate = degenerate_heads(model_path, files, gates.heads)
         metrics = read_metrics(evaluation.uri)
         # With one model, TFMA leaves the model name out of the metric keys.
         candidate = metrics.get(CANDIDATE) or metrics.get("", {})
@@ -166,6 +169,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             by_output(read_failures(evaluation.uri), gates),
             by_output(metrics.get(BASELINE, {}), gates) if served is not None else None,
             served_version,
+            degenerate,
         )
         blessed = is_blessed(gates, head_verdicts)
         for verdict in head_verdicts.values():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from trainer_module.spec import NAME_RE, Strict, label_key, weight_key
+from trainer_module.spec import NAME_RE, Strict, TransformedKeys
 from trainer_module.tasks import TASKS, Task
 
 
@@ -73,7 +73,7 @@ def check_gates(
     return chosen
 
 
-class HeadGates(Strict):
+class HeadGates(Strict, TransformedKeys):
     """One head as the evaluator sees it: its task, metrics and thresholds."""
 
     name: str = Field(pattern=NAME_RE)
@@ -87,14 +87,6 @@ class HeadGates(Strict):
     def _check(self) -> HeadGates:
         check_gates(TASKS[self.task], self.metrics, self.thresholds)
         return self
-
-    @property
-    def label_key(self) -> str:
-        return label_key(self.name)
-
-    @property
-    def weight_key(self) -> str:
-        return weight_key(self.name)
 
     def higher_is_better(self, metric: str) -> bool:
         return bool(TASKS[self.task].metrics[metric].higher_is_better)

@@ -65,6 +65,7 @@ def head_verdict(
     failed: set[str],
     served_metrics: dict[str, float] | None = None,
     served_version: Any = None,
+    degenerate: str | None = None,
 ) -> dict[str, Any]:
     """The verdict of one head.
 
@@ -74,12 +75,14 @@ def head_verdict(
       failed: names of this head's metrics that TFMA's validation failed.
       served_metrics: the served model's values, when it was evaluated too.
       served_version: the served model's version, for the reasons.
+      degenerate: why the head's outputs are degenerate (degenerate.py), if
+        they are: the head fails whatever its thresholds say.
 
     Returns:
-      {"metrics", "thresholds", "verdict", "reasons", "served"}; failing
-      reasons come first.
+      {"metrics", "thresholds", "verdict", "reasons", "served", "degenerate"};
+      failing reasons come first.
     """
-    failures, passes = [], []
+    failures, passes = ([degenerate] if degenerate else []), []
     for metric, bound in sorted(head.thresholds.items()):
         value = metrics.get(metric)
         if value is None or math.isnan(value):
@@ -110,6 +113,7 @@ def head_verdict(
         "served": None
         if served_metrics is None
         else {"version": served_version, "metrics": dict(sorted(served_metrics.items()))},
+        "degenerate": degenerate,
     }
 
 
@@ -119,6 +123,7 @@ def verdicts(
     failures_by_output: dict[str, set[str]],
     served_by_output: dict[str, dict[str, float]] | None = None,
     served_version: Any = None,
+    degenerate: dict[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every head's verdict; outputs are the model outputs TFMA evaluated."""
     result = {}
@@ -130,10 +135,14 @@ def verdicts(
             failures_by_output.get(head.output, set()),
             served,
             served_version,
+            (degenerate or {}).get(head.name),
         )
     return result
 
 
 def is_blessed(spec: EvaluationSpec, head_verdicts: dict[str, dict[str, Any]]) -> bool:
-    """The blessing policy: every required head passes."""
+    """The blessing policy: every required head passes, and no head at all has
+    degenerate outputs (it would be served in the same SavedModel)."""
+    if any(verdict.get("degenerate") for verdict in head_verdicts.values()):
+        return False
     return all(head_verdicts[name]["verdict"] == PASS for name in spec.require)

@@ -60,9 +60,9 @@ class CsvFormatError(ValueError):
 
 
 def header(path: str) -> list[str]:
-    """The column names on the file's first line."""
+    """The column names on the file's first line (a UTF-8 byte-order mark is dropped)."""
     with fileio.open(path, "rb") as f:
-        line = f.readline().decode("utf-8").rstrip("\r\n")
+        line = f.readline().decode("utf-8-sig").rstrip("\r\n")
     names = next(csv.reader([line]), [])
     if not line or not all(names):
         raise CsvFormatError(f"{path}: the first line must name every column, got {line!r}")

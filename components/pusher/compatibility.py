@@ -2,12 +2,13 @@
 
 Clients depend on signature and output names, dtypes and shapes: a candidate
 that drops or renames a head's signature, or changes an output, would break
-them. New signatures and outputs are fine.
+them; so would one that requires an input column the served model accepts
+missing (or does not read at all). New signatures and outputs are fine.
 """
 
 from __future__ import annotations
 
-from trainer_module.export import Output, signature_outputs
+from trainer_module.export import Output, serving_inputs, signature_outputs
 
 
 def _show(output: Output) -> str:
@@ -34,4 +35,15 @@ def incompatibilities(served_dir: str, candidate_dir: str, served_label: str) ->
                     f"output {key!r} of signature {name!r} changes from "
                     f"{_show(output)} to {_show(new)}"
                 )
+    problems += _newly_required(served_dir, candidate_dir, served_label)
     return problems
+
+
+def _newly_required(served_dir: str, candidate_dir: str, served_label: str) -> list[str]:
+    served, candidate = serving_inputs(served_dir), serving_inputs(candidate_dir)
+    if served is None or candidate is None:
+        return []
+    return [
+        f"input {name!r} becomes required ({served_label} accepts examples without it)"
+        for name in sorted(set(candidate["required"]) - set(served["required"]))
+    ]

@@ -22,12 +22,20 @@ def _refuse(pushed: types.Artifact, reason: str | None) -> None:
 
 
 def _signature_problems(model_dir: str, serving_dir: str) -> list[str]:
-    """What the candidate breaks for clients of the served version (none served: [])."""
-    versions = serving.served_versions(serving_dir)
-    if not versions:
+    """What the candidate breaks for clients of the served version (none served: []).
+
+    The served version is the newest that loads: TensorFlow Serving keeps
+    serving it when a newer one is broken.
+    """
+    version, skipped = serving.newest_loadable(serving_dir)
+    for bad, problem in sorted(skipped.items()):
+        logging.warning(
+            "served version %d does not load (%s); comparing with %s", bad, problem, version
+        )
+    if version is None:
         return []
-    served = serving.version_dir(serving_dir, versions[-1])
-    return incompatibilities(served, model_dir, f"served version {versions[-1]}")
+    served = serving.version_dir(serving_dir, version)
+    return incompatibilities(served, model_dir, f"served version {version}")
 
 
 class Executor(base_executor.BaseExecutor):
@@ -56,6 +64,8 @@ class Executor(base_executor.BaseExecutor):
             logging.warning("%s (set push.allow_signature_change to push anyway)", reason)
             _refuse(pushed, reason)
             return
+        for leftover in serving.remove_leftovers(serving_dir):
+            logging.warning("removed %s, left by an interrupted push", leftover)
         version, destination = serving.write_version(model_dir, serving_dir)
         logging.info("pushed %s as version %d: %s", model_dir, version, destination)
         pushed.set_int_custom_property(properties.PUSHED, 1)

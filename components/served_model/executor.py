@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from absl import logging
@@ -16,12 +17,23 @@ from components.served_model import spec
 
 
 def served_state(serving_dir: str) -> str:
-    """A short description of what is served, for the cache key."""
+    """What is served, for the cache key: the newest version and its content.
+
+    Keyed on the content, not only the number: a version repaired (or broken)
+    in place changes the key, so a lookup cached as "v3 does not load" is not
+    reused once v3 is restored.
+    """
     versions = serving.served_versions(serving_dir)
-    return f"{serving_dir}@{versions[-1]}" if versions else f"{serving_dir}@none"
+    if not versions:
+        return f"{serving_dir}@none"
+    newest = versions[-1]
+    content = serving.content_fingerprint(serving.version_dir(serving_dir, newest))
+    return f"{serving_dir}@{newest}:{content}"
 
 
 class Executor(base_executor.BaseExecutor):
+    """Copies the newest served version that loads into the output model."""
+
     def Do(
         self,
         input_dict: dict[str, list[types.Artifact]],
@@ -31,16 +43,24 @@ class Executor(base_executor.BaseExecutor):
         del input_dict
         model = artifact_utils.get_single_instance(output_dict[spec.MODEL_KEY])
         serving_dir = exec_properties[spec.SERVING_DIR_KEY]
-        versions = serving.served_versions(serving_dir)
         fileio.makedirs(model.uri)
-        if not versions:
-            logging.info("no model served under %s", serving_dir)
+        version, skipped = serving.newest_loadable(serving_dir)
+        for bad, problem in sorted(skipped.items()):
+            logging.warning(
+                "served version %d under %s does not load: %s", bad, serving_dir, problem
+            )
+        if skipped:
+            model.set_string_custom_property(
+                properties.SKIPPED_VERSIONS, json.dumps({str(v): p for v, p in skipped.items()})
+            )
+        if version is None:
+            logging.info("no loadable model served under %s", serving_dir)
             model.set_int_custom_property(properties.FOUND, 0)
             model.set_int_custom_property(properties.SERVED_VERSION, 0)
             return
-        source = serving.version_dir(serving_dir, versions[-1])
+        source = serving.version_dir(serving_dir, version)
         io_utils.copy_dir(source, path_utils.serving_model_path(model.uri))
-        logging.info("served model: version %d at %s", versions[-1], source)
+        logging.info("served model: version %d at %s", version, source)
         model.set_int_custom_property(properties.FOUND, 1)
-        model.set_int_custom_property(properties.SERVED_VERSION, versions[-1])
+        model.set_int_custom_property(properties.SERVED_VERSION, version)
         model.set_string_custom_property(properties.SERVED_PATH, source)
