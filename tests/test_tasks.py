@@ -64,10 +64,14 @@ def test_regression_losses_in_label_units():
     np.testing.assert_allclose(
         absolute.kind.per_example_loss(absolute, label, raw).numpy(), [2.0, 0.5]
     )
-    huber = head("regression", loss="huber")  # quadratic within 1 label unit, linear beyond
+    huber = head("regression", loss="huber")  # quadratic within 1 label std, linear beyond
     np.testing.assert_allclose(
         huber.kind.per_example_loss(huber, label, raw).numpy(), [2.0 - 0.5, 0.5 * 0.25]
     )
+    # labels with std 10 and delta 0.5: quadratic within 5 label units
+    wide = head("regression", loss="huber", huber_delta=0.5)
+    errors = wide.kind.per_example_loss(wide, tf.constant([0.0, 0.0]), tf.constant([3.0, 25.0]), 10)
+    np.testing.assert_allclose(errors.numpy(), [0.5 * 9, 5 * (25 - 2.5)])
     assert squared.kind.bad_labels(squared, np.array([1.0, np.inf])).tolist() == [np.inf]
 
 
@@ -80,6 +84,8 @@ def test_task_fields_are_checked_by_the_task():
         head("binary", num_classes=3)
     with pytest.raises(ValueError, match="does not fit task 'binary'"):
         head("binary", loss="huber")
+    with pytest.raises(ValueError, match="'huber_delta' is for loss: huber"):
+        head("regression", huber_delta=2.0)
 
 
 def test_every_task_names_its_default_loss_metrics_and_directions():

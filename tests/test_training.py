@@ -190,3 +190,13 @@ def test_predictions_per_task():
     probability = binary.kind.predictions(binary, raw)["a"]
     assert np.allclose(probability, [0.5, 1 / (1 + math.exp(-2))])
     assert np.array_equal(regression.kind.predictions(regression, raw)["b"], raw)
+
+
+def test_huber_delta_is_counted_in_the_labels_standard_deviation():
+    config = with_heads(small_spec(), b={"loss": "huber", "huber_delta": 0.5})
+    loop = trainer_for(config)
+    loop.model.scales["b"].scale.assign(10.0)  # labels with std 10: delta 5 label units
+    data = batch(rows=8)
+    error = np.abs(loop.model(data[0])["b"].numpy() - data[1]["b"].numpy())
+    expected = np.where(error <= 5.0, 0.5 * error**2, 5.0 * (error - 2.5)).mean()
+    assert float(loop._losses(data, training=False)["b"]) == pytest.approx(expected, rel=1e-5)

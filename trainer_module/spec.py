@@ -147,6 +147,9 @@ class HeadSpec(LabelSpec):
     """A head as the trainer sees it: label, loss, optimizer and tower."""
 
     loss: str | None = None
+    # huber only: where the loss turns linear, in standard deviations of the
+    # head's training labels (default 1: one std, whatever the label's units).
+    huber_delta: float | None = Field(None, gt=0)
     optimizer: Optimizer = Optimizer()
     tower: list[PositiveInt] = [64, 32]
     label_may_be_missing: bool = False
@@ -164,6 +167,10 @@ class HeadSpec(LabelSpec):
                 f"loss {self.loss!r} does not fit task {self.task!r}; "
                 f"expected one of {list(allowed)}"
             )
+        if self.loss == "huber" and self.huber_delta is None:
+            object.__setattr__(self, "huber_delta", 1.0)
+        elif self.loss != "huber" and self.huber_delta is not None:
+            raise ValueError(f"'huber_delta' is for loss: huber (this head's loss is {self.loss})")
         return self
 
 

@@ -39,6 +39,7 @@ class LabelFields(Protocol):
     name: str
     label: str
     loss: str | None
+    huber_delta: float | None
     positive_class: str | None
     classes: list[str] | None
     num_classes: int | None
@@ -95,8 +96,14 @@ class Task:
     def expected_labels(self, head: LabelFields) -> str:
         return "finite numbers"
 
-    def per_example_loss(self, head: LabelFields, label: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
-        """Loss of every row; `raw` is the tower's output (logits or label units)."""
+    def per_example_loss(
+        self, head: LabelFields, label: tf.Tensor, raw: tf.Tensor, label_scale: Any = 1.0
+    ) -> tf.Tensor:
+        """Loss of every row; `raw` is the tower's output (logits or label units).
+
+        `label_scale`: the standard deviation of the training labels, for
+        losses defined in it (huber's delta).
+        """
         raise NotImplementedError
 
     def predictions(self, head: LabelFields, raw: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -144,7 +151,9 @@ class Binary(Task):
     def expected_labels(self, head: LabelFields) -> str:
         return "0 or 1"
 
-    def per_example_loss(self, head: LabelFields, label: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
+    def per_example_loss(
+        self, head: LabelFields, label: tf.Tensor, raw: tf.Tensor, label_scale: Any = 1.0
+    ) -> tf.Tensor:
         return _tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=raw)
 
     def predictions(self, head: LabelFields, raw: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -192,7 +201,9 @@ class Multiclass(Task):
     def expected_labels(self, head: LabelFields) -> str:
         return f"0..{self.output_size(head) - 1}"
 
-    def per_example_loss(self, head: LabelFields, label: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
+    def per_example_loss(
+        self, head: LabelFields, label: tf.Tensor, raw: tf.Tensor, label_scale: Any = 1.0
+    ) -> tf.Tensor:
         return _tf.nn.sparse_softmax_cross_entropy_with_logits(
             labels=_tf.cast(label, _tf.int32), logits=raw
         )
@@ -220,13 +231,21 @@ class Regression(Task):
     default_metrics = ("mean_squared_error", "mean_absolute_error")
     scaled_output = True
 
-    def per_example_loss(self, head: LabelFields, label: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
+    def per_example_loss(
+        self, head: LabelFields, label: tf.Tensor, raw: tf.Tensor, label_scale: Any = 1.0
+    ) -> tf.Tensor:
         error = raw - label
         if head.loss == "mean_absolute_error":
             return _tf.abs(error)
-        if head.loss == "huber":  # delta = 1 label unit
+        if head.loss == "huber":
+            # Quadratic within `huber_delta` standard deviations of the
+            # labels, linear beyond: a few very long trips pull no harder
+            # than a short one's error does, whatever the label's units.
+            delta = float(head.huber_delta or 1.0) * _tf.cast(label_scale, error.dtype)
             absolute = _tf.abs(error)
-            return _tf.where(absolute <= 1.0, 0.5 * _tf.square(error), absolute - 0.5)
+            return _tf.where(
+                absolute <= delta, 0.5 * _tf.square(error), delta * (absolute - 0.5 * delta)
+            )
         return _tf.square(error)
 
 

@@ -41,10 +41,12 @@ def make_optimizer(spec: Optimizer, name: str) -> tf_keras.optimizers.Optimizer:
     return _OPTIMIZERS[spec.name](learning_rate=spec.learning_rate, name=name)
 
 
-def masked_loss(head: HeadSpec, label: tf.Tensor, weight: tf.Tensor, raw: tf.Tensor) -> tf.Tensor:
+def masked_loss(
+    head: HeadSpec, label: tf.Tensor, weight: tf.Tensor, raw: tf.Tensor, label_scale=1.0
+) -> tf.Tensor:
     """Mean loss over the rows whose label is present (weight 1); 0 if none."""
     label = tf.where(weight > 0, label, tf.zeros_like(label))
-    losses = head.kind.per_example_loss(head, label, raw)
+    losses = head.kind.per_example_loss(head, label, raw, label_scale)
     return tf.math.divide_no_nan(tf.reduce_sum(losses * weight), tf.reduce_sum(weight))
 
 
@@ -103,9 +105,16 @@ class TrainingLoop:
         features, labels, weights = batch
         outputs = self.model(features, training=training)
         return {
-            h.name: masked_loss(h, labels[h.name], weights[h.name], outputs[h.name])
+            h.name: masked_loss(
+                h, labels[h.name], weights[h.name], outputs[h.name], self._label_scale(h.name)
+            )
             for h in self.heads
         }
+
+    def _label_scale(self, head: str):
+        """The labels' standard deviation of a regression head (1 otherwise)."""
+        scale = self.model.scales.get(head)
+        return scale.scale if scale is not None else 1.0
 
     def _train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         with tf.GradientTape(persistent=True) as tape:
