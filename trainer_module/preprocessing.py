@@ -15,6 +15,7 @@ import tensorflow_transform as tft
 
 from trainer_module.derived import resolve_function
 from trainer_module.spec import LabelSpec, TransformSpec
+from trainer_module.tasks import require_numeric
 
 # Key of the TransformSpec JSON in the Transform component's custom_config.
 SPEC_KEY = "transform_spec"
@@ -80,14 +81,6 @@ def _dense(value: TensorLike) -> tf.Tensor:
     return tf.reshape(dense, [-1])
 
 
-def _require_numeric(value: tf.Tensor, what: str) -> None:
-    if value.dtype == tf.string:
-        raise TypeError(
-            f"{what} must be numeric but the data column holds strings; "
-            "check the CSV for non-numeric values in it"
-        )
-
-
 def _transform_feature(feature, value: tf.Tensor) -> tf.Tensor:
     what = f"feature {feature.name!r} ({feature.type})"
     if feature.type == "categorical":
@@ -110,7 +103,7 @@ def _transform_feature(feature, value: tf.Tensor) -> tf.Tensor:
             num_oov_buckets=feature.num_oov_buckets,
             vocab_filename=feature.name,
         )
-    _require_numeric(value, what)
+    require_numeric(value, what)
     # NaN and +-inf (a value past float32's range, such as 1e308, parses to
     # inf) are missing. The statistics are those of the present values
     # clipped to their quantile range, so one extreme value cannot make every

@@ -60,6 +60,25 @@ class Metric:
 _COUNT = {"example_count": Metric("ExampleCount", None)}
 
 
+def require_numeric(value: tf.Tensor, what: str) -> None:
+    """Raises TypeError when a column that must hold numbers holds strings."""
+    if value.dtype == _tf.string:
+        raise TypeError(
+            f"{what} must be numeric but the data column holds strings; "
+            "check the CSV for non-numeric values in it"
+        )
+
+
+def _no_classes(head: LabelFields) -> None:
+    if head.classes is not None or head.num_classes is not None:
+        raise ValueError("'classes' and 'num_classes' are for multiclass heads")
+
+
+def _no_positive_class(head: LabelFields) -> None:
+    if head.positive_class is not None:
+        raise ValueError("'positive_class' is for binary heads")
+
+
 class Task:
     """Base of the task kinds; see the module docstring."""
 
@@ -72,21 +91,15 @@ class Task:
 
     def check(self, head: LabelFields) -> None:
         """Raises ValueError on head fields that do not fit this task."""
-        if head.classes is not None or head.num_classes is not None:
-            raise ValueError("'classes' and 'num_classes' are for multiclass heads")
-        if head.positive_class is not None:
-            raise ValueError("'positive_class' is for binary heads")
+        _no_classes(head)
+        _no_positive_class(head)
 
     def output_size(self, head: LabelFields) -> int:
         return 1
 
     def encode_label(self, head: LabelFields, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(label as float32, present as bool) of a raw label column."""
-        if value.dtype == _tf.string:
-            raise TypeError(
-                f"label {head.label!r} of head {head.name!r} must be numeric but the "
-                "data column holds strings; check the CSV for non-numeric values in it"
-            )
+        require_numeric(value, f"label {head.label!r} of head {head.name!r}")
         return value, _tf.logical_not(_tf.math.is_nan(value))
 
     def bad_labels(self, head: LabelFields, present: np.ndarray) -> np.ndarray:
@@ -131,8 +144,7 @@ class Binary(Task):
     default_metrics = ("auc", "binary_accuracy")
 
     def check(self, head: LabelFields) -> None:
-        if head.classes is not None or head.num_classes is not None:
-            raise ValueError("'classes' and 'num_classes' are for multiclass heads")
+        _no_classes(head)
 
     def encode_label(self, head: LabelFields, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         if value.dtype != _tf.string:
@@ -178,8 +190,7 @@ class Multiclass(Task):
             )
         if head.classes is not None and len(set(head.classes)) < 2:
             raise ValueError("'classes' needs at least two distinct values")
-        if head.positive_class is not None:
-            raise ValueError("'positive_class' is for binary heads")
+        _no_positive_class(head)
 
     def output_size(self, head: LabelFields) -> int:
         return len(head.classes) if head.classes else int(head.num_classes or 0)
