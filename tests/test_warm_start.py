@@ -6,8 +6,8 @@ import numpy as np
 import tensorflow as tf
 
 from tests.conftest import small_spec
-from trainer_module.export import variables_by_name
 from trainer_module.model import InputColumn, MultiHeadModel
+from trainer_module.parts import variables_by_name
 from trainer_module.warm_start import warm_start
 
 

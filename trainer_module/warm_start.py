@@ -13,6 +13,7 @@ import dataclasses
 import tensorflow as tf
 
 from trainer_module.model import MultiHeadModel
+from trainer_module.parts import head_of
 
 BACKBONE = "backbone"
 
@@ -34,10 +35,7 @@ def _group(model: MultiHeadModel, name: str) -> str:
     layer = name.split("/")[0]
     if layer.startswith(BACKBONE):
         return BACKBONE
-    for head in sorted(model.towers, key=len, reverse=True):
-        if layer.startswith(f"{head}_"):
-            return head
-    return layer
+    return head_of(name, list(model.towers)) or layer
 
 
 def _groups(model: MultiHeadModel) -> dict[str, list[tf.Variable]]:
