@@ -13,6 +13,8 @@ BLESSED = "blessed"  # 1 or 0, what the stock Pusher reads too
 VERDICTS = "verdicts"  # JSON: head -> metrics, thresholds, verdict, reasons
 CURRENT_MODEL = "current_model"  # URI of the evaluated model
 BASELINE_MODEL = "baseline_model"  # URI of the served model compared with
+RELEASE = "release"  # JSON: per head, from the candidate or the served model, and why
+FROM_CANDIDATE, FROM_SERVED = "candidate", "served"  # a head's "from" in RELEASE
 
 # Model, by ServedModelLookup.
 FOUND = "found"  # 1 when a served model was found
@@ -28,6 +30,7 @@ PUSHED = "pushed"  # 1 or 0
 PUSHED_DESTINATION = "pushed_destination"
 PUSHED_VERSION = "pushed_version"
 PUSH_REFUSED = "refused"  # why a blessed model was not pushed
+HEAD_SOURCES = "head_sources"  # JSON: head -> served_from (version), reason
 
 
 def is_found(model: types.Artifact) -> bool:

@@ -12,7 +12,7 @@ fails before any component runs. Each component gets only its typed piece:
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -59,9 +59,20 @@ class Baseline(Strict):
 
 class Push(Strict):
     """allow_signature_change: push a candidate that drops or changes a
-    signature or output of the served model (breaking its clients)."""
+    signature or output of the served model (breaking its clients).
+
+    release: `per_head` (the default) pushes, when a model is served, the
+    candidate's passing heads with the served version of each failing head
+    (its transform included; outputs bit for bit the served ones): a
+    regression of one head no longer holds back the others, and nothing is
+    served that was not serving or passing. `whole` pushes the candidate or
+    nothing. With no model served, both push only when the required heads
+    pass. The served model comes from the `baseline` lookup: without
+    `baseline` (warm_start or compare) a release is whole.
+    """
 
     allow_signature_change: bool = False
+    release: Literal["whole", "per_head"] = "per_head"
 
 
 class Retraining(Strict):
@@ -74,9 +85,22 @@ class Retraining(Strict):
 
 
 class Evaluation(Strict):
-    """Which heads must pass their thresholds for the model to be pushed."""
+    """require: heads that must pass their thresholds for a push (with
+    per-head release, a failing required head may keep its served version).
+
+    confidence: the level of the paired interval (TFMA's jackknife on the
+    same eval examples) by which max_worse / max_worse_relative judge the
+    change from the served model: a change is refused only when the whole
+    interval is worse than allowed. `none`: the point estimates decide, as
+    the numbers come out.
+    """
 
     require: Literal["all"] | list[str] = "all"
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] | Literal["none"] = 0.95
+
+    @property
+    def confidence_level(self) -> float | None:
+        return None if self.confidence == "none" else float(self.confidence)
 
 
 class PipelineConfig(ModelSpec):
@@ -146,5 +170,9 @@ class PipelineConfig(ModelSpec):
             for h in self.heads
         ]
         return EvaluationSpec(
-            heads=heads, require=self.required_heads(), compare=self.baseline.compare
+            heads=heads,
+            require=self.required_heads(),
+            compare=self.baseline.compare,
+            confidence=self.evaluation.confidence_level,
+            release=self.push.release,
         )

@@ -118,13 +118,15 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         evaluation_spec=config.evaluation_spec(),
-        baseline_model=served if config.baseline.compare else None,
+        baseline_model=served,
     )
     pusher = MultiHeadPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         serving_dir=serving_base,
         allow_signature_change=config.push.allow_signature_change,
+        # A per-head release keeps failing heads from the served model.
+        served_model=served if config.push.release == "per_head" else None,
     )
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,

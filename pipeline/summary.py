@@ -131,6 +131,10 @@ def build_summary(metadata_file: str, pipeline_name: str, serving_dir: str) -> d
     model = outputs.get(TRAINER, MODEL_KEY)
     lookup = outputs.get(LOOKUP, LOOKUP_MODEL_KEY)
     heads = _json(blessing, properties.VERDICTS) or {}
+    # Where each head is served from after this run, and why (pusher).
+    for name, source in (_json(pushed, properties.HEAD_SOURCES) or {}).items():
+        if name in heads:
+            heads[name].update(source)
     pushed_model = None
     if pushed is not None and _custom(pushed, properties.PUSHED) == 1:
         pushed_model = _custom(pushed, properties.PUSHED_DESTINATION)
@@ -148,6 +152,7 @@ def build_summary(metadata_file: str, pipeline_name: str, serving_dir: str) -> d
         "model": model.uri if model is not None else None,
         "push_refused": _custom(pushed, properties.PUSH_REFUSED) if pushed is not None else None,
         "warm_start": _json(model, properties.WARM_START),
+        "release": _json(blessing, properties.RELEASE),
         "baseline_version": served[0]["version"] if served else None,
     }
 
@@ -189,6 +194,25 @@ def _cached_note(summary: dict[str, Any]) -> str:
     return " (the push step was cached)"
 
 
+def _release_lines(summary: dict[str, Any]) -> list[str]:
+    """Which version serves each head after this run, and why."""
+    heads = {n: h for n, h in sorted(summary["heads"].items()) if "served_from" in h}
+    if not heads:
+        return []
+    width = max(len(n) for n in heads)
+    lines = [f"release ({(summary.get('release') or {}).get('policy', 'whole')}):"]
+    for name, head in heads.items():
+        version = head["served_from"]
+        if version is None:
+            where = "not served"
+        elif head["from"] == properties.FROM_SERVED:
+            where = f"version {version} (kept)"
+        else:
+            where = f"version {version} (this run)"
+        lines.append(f"  {name.ljust(width)}  {where}: {head['reason']}")
+    return lines
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """The summary as a plain-text table, one row per head and metric."""
     rows = [("head", "metric", "value", "threshold", "verdict")]
@@ -207,6 +231,7 @@ def format_table(summary: dict[str, Any]) -> str:
         if info["verdict"] != "pass":
             lines += [f"  {reason}" for reason in info["reasons"]]
     lines.append(f"blessed: {'yes' if summary['blessed'] else 'no'}")
+    lines += _release_lines(summary)
     lines.append(f"pushed model: {summary['pushed_model'] or 'none'}{_cached_note(summary)}")
     served = summary.get("served_model")
     lines.append(

@@ -137,3 +137,32 @@ def test_a_head_with_constant_outputs_is_not_blessed_whatever_its_thresholds(tmp
 def test_a_trained_model_is_not_degenerate(tmp_path, trained):
     verdicts = _verify_blessing(_do(tmp_path, trained, gates({"lower": 0.5}, {"upper": 5.0})), True)
     assert verdicts["big"]["degenerate"] is None and verdicts["size"]["degenerate"] is None
+
+
+def _served(model: standard_artifacts.Model, version: int) -> standard_artifacts.Model:
+    served = standard_artifacts.Model()
+    served.uri = model.uri
+    served.set_int_custom_property(properties.FOUND, 1)
+    served.set_int_custom_property(properties.SERVED_VERSION, version)
+    return served
+
+
+def test_a_regression_from_the_served_model_is_judged_by_a_paired_interval(tmp_path, trained):
+    inputs, good = trained
+    _, constant = train(tmp_path / "constant", make_rows=constant_rows)
+    evaluation = gates({"max_worse": 0.01}, {"max_worse_relative": 0.1}, compare=True)
+    # The good model against a served model that learnt nothing: better, within bounds.
+    better = _verify_blessing(
+        _do(tmp_path / "better", (inputs, good), evaluation, _served(constant, 3)), blessed=True
+    )
+    assert "worse by -" in better["big"]["reasons"][0] and "95% CI" in better["big"]["reasons"][0]
+    # The other way round: worse, and the interval (on the same examples) says so.
+    blessing = _do(tmp_path / "worse", (inputs, constant), evaluation, _served(good, 4))
+    worse = _verify_blessing(blessing, blessed=False)
+    reason = next(r for r in worse["big"]["reasons"] if "vs served v4" in r)
+    low, high = (float(x) for x in reason.split("95% CI ")[1].split(")")[0].split(".."))
+    drop = worse["big"]["served"]["metrics"]["auc"] - worse["big"]["metrics"]["auc"]
+    assert 0.01 < low < drop < high, reason
+    release = json.loads(blessing.get_string_custom_property(properties.RELEASE))
+    assert release["blocked"] == "every head fails its gates: served version 4 stays as it is"
+    assert {h["from"] for h in release["heads"].values()} == {"served"}

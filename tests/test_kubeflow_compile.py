@@ -132,6 +132,7 @@ def test_retraining_pipeline_finds_the_served_model_without_resolvers(tmp_path):
     for consumer, key in (
         ("MultiHeadTrainer", "base_model"),
         ("MultiHeadEvaluator", "baseline_model"),
+        ("MultiHeadPusher", "served_model"),  # a per-head release keeps heads from it
     ):
         source = tasks[consumer].inputs.artifacts[key].task_output_artifact
         assert source.producer_task == "ServedModelLookup"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.evaluator.gates import EvaluationSpec, HeadGates
-from components.evaluator.verdicts import head_verdict, is_blessed, verdicts
+from components.evaluator.verdicts import Change, head_verdict, is_blessed, verdicts
 
 
 def gates(name: str, task: str, metrics: list[str], **thresholds) -> HeadGates:
@@ -79,7 +79,7 @@ def test_change_bound_on_higher_is_better_metric():
     head = change_head(auc={"max_worse": 0.01})
     worse = head_verdict(head, {"auc": 0.80}, set(), {"auc": 0.90}, 3)
     assert worse["verdict"] == "fail"
-    assert worse["reasons"] == ["h: auc 0.8 vs served v3 0.9 (worse by 0.1, allowed 0.01)"]
+    assert worse["reasons"] == ["h: auc 0.8 vs served v3 0.9, worse by 0.1, allowed 0.01"]
     assert worse["served"] == {"version": 3, "metrics": {"auc": 0.90}}
     slightly = head_verdict(head, {"auc": 0.895}, set(), {"auc": 0.90}, 3)
     assert slightly["verdict"] == "pass"
@@ -120,3 +120,39 @@ def test_a_degenerate_head_fails_whatever_its_thresholds_and_blocks_the_blessing
     assert result["free"]["verdict"] == "fail" and result["free"]["reasons"][0] == reason
     assert result["free"]["degenerate"] == reason
     assert not is_blessed(SPEC, result)  # "free" is not required, and still blocks
+
+
+def test_a_drop_within_the_noise_is_not_refused():
+    """A paired interval that reaches below the allowance: the data do not show
+    the candidate worse than allowed."""
+    head = change_head(mean_absolute_error={"max_worse_relative": 0.15})
+    noisy = Change(diff=74.0, std_error=30.0, degrees_of_freedom=19)  # t(0.975, 19) = 2.093
+    verdict = head_verdict(
+        head,
+        {"mean_absolute_error": 401.0},
+        set(),
+        {"mean_absolute_error": 327.0},
+        2,
+        changes={"mean_absolute_error": noisy},
+        confidence=0.95,
+    )
+    assert verdict["verdict"] == "pass"
+    assert verdict["reasons"] == [
+        "h: mean_absolute_error 401 vs served v2 327, worse by 74 (95% CI 11.21..136.8), "
+        "allowed 49.05"
+    ]
+
+
+def test_a_drop_the_interval_supports_is_refused():
+    head = change_head(auc={"max_worse": 0.01})
+    clear = Change(diff=-0.1, std_error=0.01, degrees_of_freedom=19)
+    verdict = head_verdict(
+        head, {"auc": 0.8}, set(), {"auc": 0.9}, 3, changes={"auc": clear}, confidence=0.95
+    )
+    assert verdict["verdict"] == "fail"
+    assert "worse by 0.1 (95% CI 0.07907..0.1209), allowed 0.01" in verdict["reasons"][0]
+    # The same drop judged on the point estimate alone (confidence: none).
+    point = head_verdict(
+        head, {"auc": 0.8}, set(), {"auc": 0.9}, 3, changes={"auc": clear}, confidence=None
+    )
+    assert point["reasons"] == ["h: auc 0.8 vs served v3 0.9, worse by 0.1, allowed 0.01"]

@@ -12,7 +12,7 @@ BASELINE = "baseline"
 
 
 def _threshold(
-    head: HeadGates, metric: str, threshold: Threshold, with_baseline: bool
+    head: HeadGates, metric: str, threshold: Threshold, with_change: bool
 ) -> tfma.MetricThreshold:
     result = tfma.MetricThreshold()
     bounds = {}
@@ -22,7 +22,7 @@ def _threshold(
         bounds["upper_bound"] = {"value": threshold.upper}
     if bounds:
         result.value_threshold.CopyFrom(tfma.GenericValueThreshold(**bounds))
-    if with_baseline and threshold.has_change:
+    if with_change and threshold.has_change:
         higher = head.higher_is_better(metric)
         change = tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER
@@ -51,7 +51,14 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
     Labels and label weights are outputs of the transform, so TFMA runs the
     `transform_features` signature first; a row whose label is missing has
     weight 0 and counts in no metric of that head.
+
+    With the served model as baseline and a confidence level, TFMA computes
+    jackknife intervals (20 buckets of the eval examples); a diff metric's
+    interval is then paired: each bucket's diff comes from both models'
+    predictions on the same examples. The change bounds are judged on it
+    (verdicts.py), not by TFMA's point-estimate change thresholds.
     """
+    intervals = with_baseline and spec.confidence is not None
     single = is_single_output(spec)
 
     def model_spec(name: str, is_baseline: bool) -> tfma.ModelSpec:
@@ -78,14 +85,21 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
         for metric in head.metrics:
             metric_config = tfma.MetricConfig(class_name=head.tfma_class(metric))
             if metric in head.thresholds:
-                threshold = _threshold(head, metric, head.thresholds[metric], with_baseline)
+                threshold = _threshold(
+                    head, metric, head.thresholds[metric], with_baseline and not intervals
+                )
                 if threshold.ByteSize():
                     metric_config.threshold.CopyFrom(threshold)
             metrics.append(metric_config)
         output_names = [] if single else [head.output]
         metrics_specs.append(tfma.MetricsSpec(output_names=output_names, metrics=metrics))
+    options = tfma.Options()
+    if intervals:
+        options.compute_confidence_intervals.value = True
+        options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.JACKKNIFE
     return tfma.EvalConfig(
         model_specs=model_specs,
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=metrics_specs,
+        options=options,
     )

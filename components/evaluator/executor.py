@@ -26,7 +26,9 @@ from components.evaluator.eval_config import (
     is_single_output,
 )
 from components.evaluator.gates import EvaluationSpec
-from components.evaluator.verdicts import is_blessed, verdicts
+from components.evaluator.release import plan
+from components.evaluator.verdicts import Change, verdicts
+from trainer_module.parts import read_parts
 
 EVAL_SPLIT = "eval"
 
@@ -52,6 +54,29 @@ def read_metrics(output_path: str) -> dict[str, dict[str, dict[str, float]]]:
                 continue
             by_output = result.setdefault(key.model_name, {})
             by_output.setdefault(key.output_name, {})[key.name] = _value(item.value)
+    return result
+
+
+def read_changes(output_path: str) -> dict[str, dict[str, Change]]:
+    """Diff metrics (candidate - baseline, overall slice) by output and metric
+    name, with their confidence interval's standard error when TFMA gave one."""
+    result: dict[str, dict[str, Change]] = {}
+    for metrics_for_slice in tfma.load_metrics(output_path):
+        if metrics_for_slice.slice_key.single_slice_keys:
+            continue
+        for item in metrics_for_slice.metric_keys_and_values:
+            key = item.key
+            if key.HasField("sub_key") or not key.is_diff:
+                continue
+            change = Change(_value(item.value))
+            if item.HasField("confidence_interval"):
+                interval = item.confidence_interval
+                change = Change(
+                    change.diff,
+                    _value(interval.standard_error),
+                    interval.degrees_of_freedom.value or None,
+                )
+            result.setdefault(key.output_name, {})[key.name] = change
     return result
 
 
@@ -101,6 +126,7 @@ def _write_blessing(
     blessing: types.Artifact,
     head_verdicts: dict[str, Any],
     blessed: bool,
+    release: dict[str, Any],
     model: types.Artifact,
     served: types.Artifact | None,
 ) -> None:
@@ -114,6 +140,7 @@ def _write_blessing(
         f.write("")
     blessing.set_int_custom_property(properties.BLESSED, int(blessed))
     blessing.set_string_custom_property(properties.VERDICTS, text)
+    blessing.set_string_custom_property(properties.RELEASE, json.dumps(release, sort_keys=True))
     blessing.set_string_custom_property(properties.CURRENT_MODEL, model.uri)
     if served is not None:
         blessing.set_string_custom_property(properties.BASELINE_MODEL, served.uri)
@@ -134,8 +161,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         evaluation = artifact_utils.get_single_instance(output_dict[spec.EVALUATION_KEY])
         blessing = artifact_utils.get_single_instance(output_dict[spec.BLESSING_KEY])
         model_path = path_utils.serving_model_path(model.uri)
-        served = _served_model(input_dict) if gates.compare else None
-        eval_config = build_eval_config(gates, with_baseline=served is not None)
+        served = _served_model(input_dict)
+        compared = served if gates.compare else None
+        eval_config = build_eval_config(gates, with_baseline=compared is not None)
         pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], EVAL_SPLIT))
         logging.info("MultiHeadEvaluator: model %s on %s", model_path, pattern)
 
@@ -147,6 +175,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         served_version = None
         if served is not None:
             served_version = served.get_int_custom_property(properties.SERVED_VERSION)
+        if compared is not None:
             logging.info("comparing with served version %s", served_version)
             models.append(
                 tfma.default_eval_shared_model(
@@ -167,12 +196,25 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             gates,
             by_output(candidate, gates),
             by_output(read_failures(evaluation.uri), gates),
-            by_output(metrics.get(BASELINE, {}), gates) if served is not None else None,
+            by_output(metrics.get(BASELINE, {}), gates) if compared is not None else None,
             served_version,
             degenerate,
+            by_output(read_changes(evaluation.uri), gates) if compared is not None else None,
         )
-        blessed = is_blessed(gates, head_verdicts)
+        served_parts = None
+        if served is not None:
+            served_parts = read_parts(path_utils.serving_model_path(served.uri))
+        blessed, release = plan(
+            gates,
+            head_verdicts,
+            served_version,
+            None if served_parts is None else [h for p in served_parts for h in p.heads],
+        )
         for verdict in head_verdicts.values():
             for reason in verdict["reasons"]:
                 logging.info("verdict: %s", reason)
-        _write_blessing(blessing, head_verdicts, blessed, model, served)
+        for name, head in release["heads"].items():
+            logging.info("release: %s from the %s model (%s)", name, head["from"], head["reason"])
+        if release["blocked"]:
+            logging.warning("release blocked: %s", release["blocked"])
+        _write_blessing(blessing, head_verdicts, blessed, release, model, served)

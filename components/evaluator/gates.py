@@ -7,6 +7,8 @@ pipeline config builds it from the heads' `metrics` and `thresholds` and the
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from trainer_module.spec import NAME_RE, Strict, TransformedKeys
@@ -95,13 +97,25 @@ class HeadGates(Strict, TransformedKeys):
         return TASKS[self.task].metrics[metric].tfma_class
 
 
+WHOLE, PER_HEAD = "whole", "per_head"
+
+
 class EvaluationSpec(Strict):
-    """Every head's gates; `require`: heads that must pass for a push;
-    `compare`: evaluate the served model too and apply the change bounds."""
+    """Every head's gates and the push policy.
+
+    require: heads that must pass for a push (with per-head release: pass,
+    or be rolled back to the served version). compare: evaluate the served
+    model too and apply the change bounds. confidence: the level of the
+    paired interval the change bounds are judged by (None: point
+    estimates). release: `whole` pushes the candidate or nothing;
+    `per_head` keeps a failing head's served version.
+    """
 
     heads: list[HeadGates] = Field(min_length=1)
     require: list[str]
     compare: bool = False
+    confidence: float | None = Field(0.95, gt=0.5, lt=1)
+    release: Literal["whole", "per_head"] = PER_HEAD
 
     def head(self, name: str) -> HeadGates:
         for head in self.heads:

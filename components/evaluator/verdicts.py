@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
+
+from scipy import stats
 
 from components.evaluator.gates import EvaluationSpec, HeadGates, Threshold
 
 PASS = "pass"
 FAIL = "fail"
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """TFMA's diff of one metric (candidate - served) and its paired jackknife
+    standard error (None: no interval was computed)."""
+
+    diff: float
+    std_error: float | None = None
+    degrees_of_freedom: int | None = None
+
+    def interval(self, confidence: float | None) -> tuple[float, float] | None:
+        """The two-sided interval of the diff at `confidence`, if there is one."""
+        if confidence is None or not self.std_error or not self.degrees_of_freedom:
+            return None
+        half = float(stats.t.ppf((1 + confidence) / 2, self.degrees_of_freedom)) * self.std_error
+        return self.diff - half, self.diff + half
 
 
 def _fmt(value: float) -> str:
@@ -37,8 +57,19 @@ def _absolute(
 
 
 def _change(
-    head: HeadGates, metric: str, value: float, bound: Threshold, served: float | None, version: Any
+    head: HeadGates,
+    metric: str,
+    value: float,
+    bound: Threshold,
+    served: float | None,
+    version: Any,
+    change: Change | None,
+    confidence: float | None,
 ) -> tuple[bool, str] | None:
+    """The change bounds. With an interval, the candidate is refused only
+    when even the interval's most favourable end is worse than allowed (a
+    one-sided test at (1 + confidence) / 2); without one, on the point
+    estimate."""
     if not bound.has_change:
         return None
     if served is None or math.isnan(served):
@@ -51,12 +82,21 @@ def _change(
     if bound.max_worse_relative is not None:
         allowed.append(bound.max_worse_relative * abs(served))
     limit = min(allowed)
+    interval = change.interval(confidence) if change is not None else None
+    if interval is None:
+        worse_text = f"{'worse' if worse_by > 0 else 'not worse'} by {_fmt(abs(worse_by))}"
+        ok = worse_by <= limit
+    else:
+        low, high = sorted(-end if higher else end for end in interval)
+        worse_text = (
+            f"worse by {_fmt(worse_by)} ({100 * confidence:g}% CI {_fmt(low)}..{_fmt(high)})"
+        )
+        ok = low <= limit
     text = (
-        f"{head.name}: {metric} {_fmt(value)} vs served v{version} {_fmt(served)} "
-        f"({'worse' if worse_by > 0 else 'not worse'} by {_fmt(abs(worse_by))}, "
-        f"allowed {_fmt(limit)})"
+        f"{head.name}: {metric} {_fmt(value)} vs served v{version} {_fmt(served)}, "
+        f"{worse_text}, allowed {_fmt(limit)}"
     )
-    return worse_by <= limit, text
+    return ok, text
 
 
 def head_verdict(
@@ -66,6 +106,8 @@ def head_verdict(
     served_metrics: dict[str, float] | None = None,
     served_version: Any = None,
     degenerate: str | None = None,
+    changes: dict[str, Change] | None = None,
+    confidence: float | None = None,
 ) -> dict[str, Any]:
     """The verdict of one head.
 
@@ -77,6 +119,8 @@ def head_verdict(
       served_version: the served model's version, for the reasons.
       degenerate: why the head's outputs are degenerate (degenerate.py), if
         they are: the head fails whatever its thresholds say.
+      changes: metric name -> TFMA's diff with the served model and its
+        interval; confidence: the interval's level (None: point estimates).
 
     Returns:
       {"metrics", "thresholds", "verdict", "reasons", "served", "degenerate"};
@@ -93,7 +137,16 @@ def head_verdict(
             check
             for check in (
                 _absolute(head, metric, value, bound),
-                _change(head, metric, value, bound, served, served_version),
+                _change(
+                    head,
+                    metric,
+                    value,
+                    bound,
+                    served,
+                    served_version,
+                    (changes or {}).get(metric),
+                    confidence,
+                ),
             )
             if check is not None
         ]
@@ -124,6 +177,7 @@ def verdicts(
     served_by_output: dict[str, dict[str, float]] | None = None,
     served_version: Any = None,
     degenerate: dict[str, str] | None = None,
+    changes_by_output: dict[str, dict[str, Change]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every head's verdict; outputs are the model outputs TFMA evaluated."""
     result = {}
@@ -136,6 +190,8 @@ def verdicts(
             served,
             served_version,
             (degenerate or {}).get(head.name),
+            (changes_by_output or {}).get(head.output),
+            spec.confidence,
         )
     return result
 

@@ -5,6 +5,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 MODEL_KEY = "model"
 BLESSING_KEY = "model_blessing"
+SERVED_MODEL_KEY = "served_model"
 PUSHED_MODEL_KEY = "pushed_model"
 SERVING_DIR_KEY = "serving_dir"
 ALLOW_SIGNATURE_CHANGE_KEY = "allow_signature_change"
@@ -20,6 +21,9 @@ class MultiHeadPusherSpec(ComponentSpec):
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
+        # The served model the evaluator saw (ServedModelLookup): a per-head
+        # release takes the heads it keeps from it.
+        SERVED_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
     OUTPUTS = {
         PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel),
