@@ -79,6 +79,7 @@ class PartInfo:
     serving_columns: dict[str, ParseSpec]
     raw_columns: dict[str, ParseSpec]  # serving columns plus labels
     label_keys: dict[str, dict[str, str]]  # head -> {"label": key, "weight": key}
+    outputs: dict[str, list[str]]  # head -> its output names
     backbone: bool
     fused: bool
     origin: str  # where it was trained (the trainer's model folder)
@@ -152,6 +153,7 @@ class Part(tf.Module):
             serving_columns={k: spec_to_json(v) for k, v in sorted(serving_spec.items())},
             raw_columns={k: spec_to_json(v) for k, v in sorted(raw_spec.items())},
             label_keys={h.name: {"label": h.label_key, "weight": h.weight_key} for h in heads},
+            outputs={},
             backbone=model.backbone is not None,
             fused=can_fuse(model, heads),
             origin=origin,
@@ -198,6 +200,10 @@ class Part(tf.Module):
         self.towers = {
             name: tf.function(stack.predictions, input_signature=[tower_input], autograph=False)
             for name, stack in self.per_head.items()
+        }
+        self.info.outputs = {
+            name: sorted(tower.get_concrete_function().structured_outputs)
+            for name, tower in self.towers.items()
         }
 
 
@@ -246,12 +252,23 @@ def union_columns(parts: list[PartInfo], field: str) -> dict[str, ParseSpec]:
     return result
 
 
-def _part_outputs(part, info: PartInfo, parsed: dict, selected: list[str]) -> dict:
+def _part_outputs(part, info: PartInfo, parsed: dict, selected: list[str], every: bool) -> dict:
+    """The outputs of the part's heads in `selected`.
+
+    The all-heads signature (`every`) runs a part's fused towers whenever
+    they fuse, and keeps the heads the part serves; a head's own signature
+    runs its own tower. So a head answers, signature by signature, bit for
+    bit as in the model it was trained in, however many compositions later
+    (fused and per-head towers sum in another order: they differ in float32
+    rounding).
+    """
     features = part.transform_serving({k: parsed[k] for k in info.serving_columns})
     inputs = part.shared(features) if info.backbone else features
     mine = [h for h in info.heads if h in selected]
-    if info.fused and sorted(mine) == sorted(info.trained_heads):
-        return dict(part.all_heads(inputs))
+    if every and info.fused:
+        outputs = dict(part.all_heads(inputs))
+        wanted = {key for h in mine for key in info.outputs[h]}
+        return {key: value for key, value in outputs.items() if key in wanted}
     result: dict[str, tf.Tensor] = {}
     for name in mine:
         result.update(part.towers[name](inputs))
@@ -268,7 +285,7 @@ def signatures(parts: list, infos: list[PartInfo]) -> dict[str, Any]:
     spec = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
     names = [h for info in infos for h in info.heads]
 
-    def for_heads(selected: list[str]):
+    def for_heads(selected: list[str], every: bool = False):
         involved = [
             (p, i) for p, i in zip(parts, infos, strict=True) if set(i.heads) & set(selected)
         ]
@@ -279,12 +296,12 @@ def signatures(parts: list, infos: list[PartInfo]) -> dict[str, Any]:
             parsed = _parse(examples, columns)
             result: dict[str, tf.Tensor] = {}
             for part, info in involved:
-                result.update(_part_outputs(part, info, parsed, selected))
+                result.update(_part_outputs(part, info, parsed, selected, every))
             return result
 
         return serve.get_concrete_function()
 
-    result = {SERVING_SIGNATURE: for_heads(names)}
+    result = {SERVING_SIGNATURE: for_heads(names, every=True)}
     for name in names:
         result[name] = for_heads([name])
     raw_columns = union_columns(infos, "raw_columns")
