@@ -117,3 +117,19 @@ def test_a_served_model_without_parts_cannot_be_composed(models):
         compose(models["candidate"], old, ["big"], os.path.join(models["root"], "x"), "v1")
     with pytest.raises(CompositionError, match=r"has no head \['other'\]"):
         compose(models["candidate"], models["served"], ["other"], os.path.join(models["root"], "y"))
+
+
+def test_a_head_whose_signature_the_candidate_changed_cannot_be_kept(models, tmp_path):
+    """big became a two-class multiclass head: its outputs are an int64 class and
+    probabilities now, so the served binary head cannot stand in for it."""
+    raw = SPEC.model_dump(mode="json")
+    raw["heads"][0].update(task="multiclass", num_classes=2, loss=None)
+    multiclass = type(SPEC).model_validate(raw)
+    (tmp_path / "inputs").mkdir()
+    inputs = make_inputs(str(tmp_path / "inputs"), spec=multiclass)
+    candidate, _ = _do(tmp_path, inputs, multiclass)
+    candidate_dir = os.path.join(candidate.uri, "Format-Serving")
+    with pytest.raises(CompositionError, match="head 'big''s signature differs") as error:
+        compose(candidate_dir, models["served"], ["big"], str(tmp_path / "c"), "served version 2")
+    assert "served version 2" in str(error.value)
+    assert not os.path.exists(tmp_path / "c")

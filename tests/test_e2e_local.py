@@ -319,6 +319,18 @@ def test_every_input_the_transform_fills_is_optional_in_every_signature(home, fi
         assert all(np.isfinite(v.numpy()).all() for v in outputs.values())
 
 
+def test_the_model_parses_only_the_columns_the_config_reads(first_run):
+    """A column the config ignores may change type between spans (all empty in
+    one, numbers in the next): no signature may parse it, or the evaluation of
+    the served model on a later span fails."""
+    from trainer_module.parts import read_parts
+
+    (part,) = read_parts(first_run.after["pushed_model"])
+    assert "pickup_census_tract" not in part.raw_columns
+    assert {"tips", "fare", "trip_seconds", "trip_miles"} <= set(part.raw_columns)
+    assert "tips" not in part.serving_columns  # a label's input is not a serving input
+
+
 def test_a_malformed_example_gives_an_error_a_client_can_print(home, first_run):
     loaded = tf.saved_model.load(first_run.after["pushed_model"])
     good = serialized_examples(str(home.data), 1)

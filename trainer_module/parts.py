@@ -139,11 +139,15 @@ class Part(tf.Module):
     ):
         super().__init__(name="part")
         self.tft_layer = tft_output.transform_features_layer()
-        raw_spec = tft_output.raw_feature_spec()
+        # Only the columns the model reads: a column the config ignores may
+        # change type from one span to the next (empty in one, numbers in
+        # another) and must not break parsing in a later evaluation.
+        schema = tft_output.raw_feature_spec()
         serving = spec.serving_columns()
-        missing = sorted(serving - set(raw_spec))
+        missing = sorted(spec.raw_columns() - set(schema))
         if missing:
             raise ValueError(f"columns {missing} are not in the transform's raw schema")
+        raw_spec = {k: v for k, v in schema.items() if k in spec.raw_columns()}
         serving_spec = {k: v for k, v in raw_spec.items() if k in serving}
         heads = list(spec.heads)
         names = [h.name for h in heads]
