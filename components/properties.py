@@ -12,6 +12,7 @@ from tfx import types
 BLESSED = "blessed"  # 1 or 0, what the stock Pusher reads too
 VERDICTS = "verdicts"  # JSON: head -> metrics, thresholds, verdict, reasons
 CURRENT_MODEL = "current_model"  # URI of the evaluated model
+EVALUATED_ON = "evaluated_on"  # URI of the examples whose eval split judged it
 BASELINE_MODEL = "baseline_model"  # URI of the served model compared with
 RELEASE = "release"  # JSON: per head, from the candidate or the served model, and why
 FROM_CANDIDATE, FROM_SERVED = "candidate", "served"  # a head's "from" in RELEASE

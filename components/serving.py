@@ -9,6 +9,7 @@ I/O goes through tfx.dsl.io.fileio, so gs:// and s3:// folders work too.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 
@@ -17,6 +18,10 @@ from tfx.utils import io_utils
 
 TEMP_PREFIX = ".tmp-"
 SAVED_MODEL_FILE = "saved_model.pb"
+# Beside the SavedModel in a pushed version: head -> URI of the examples
+# artifact whose eval split judged that head (the served version's holdout,
+# on which the next candidate is judged too).
+HOLDOUT_FILE = "assets.extra/holdout.json"
 
 
 def serving_dir(root: str, pipeline_name: str) -> str:
@@ -97,8 +102,20 @@ def remove_leftovers(folder: str) -> list[str]:
     return removed
 
 
-def write_version(model_dir: str, folder: str) -> tuple[int, str]:
-    """Copies the SavedModel at `model_dir` to the next version under `folder`.
+def read_holdout(model_dir: str) -> dict[str, str]:
+    """head -> examples URI of a pushed version ({} for versions without it)."""
+    path = os.path.join(model_dir, HOLDOUT_FILE)
+    if not fileio.exists(path):
+        return {}
+    with fileio.open(path) as f:
+        return json.load(f)
+
+
+def write_version(
+    model_dir: str, folder: str, holdout: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Copies the SavedModel at `model_dir` to the next version under `folder`,
+    with `holdout` (HOLDOUT_FILE) beside it.
 
     Returns:
       (version, destination path).
@@ -113,6 +130,10 @@ def write_version(model_dir: str, folder: str) -> tuple[int, str]:
     temporary = os.path.join(folder, f"{TEMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
     try:
         io_utils.copy_dir(model_dir, temporary)
+        if holdout:
+            fileio.makedirs(os.path.dirname(os.path.join(temporary, HOLDOUT_FILE)))
+            with fileio.open(os.path.join(temporary, HOLDOUT_FILE), "w") as f:
+                f.write(json.dumps(holdout, indent=2, sort_keys=True))
         fileio.rename(temporary, destination, overwrite=False)
     except BaseException:
         if fileio.exists(temporary):

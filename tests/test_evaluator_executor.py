@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 from tfx.types import standard_artifacts
 
-from components import properties
+from components import properties, serving
 from components.constants import CONFIG_KEY
 from components.evaluator import spec
 from components.evaluator.executor import Executor
@@ -166,3 +167,41 @@ def test_a_regression_from_the_served_model_is_judged_by_a_paired_interval(tmp_p
     release = json.loads(blessing.get_string_custom_property(properties.RELEASE))
     assert release["blocked"] == "every head fails its gates: served version 4 stays as it is"
     assert {h["from"] for h in release["heads"].values()} == {"served"}
+
+
+def _rescaled_rows(count: int, seed: int) -> list[dict]:
+    """The same data with size in other units (x100)."""
+    return [{**r, "y_size": r["y_size"] * 100} for r in rows(count, seed)]
+
+
+def test_a_corruption_the_new_span_hides_is_caught_on_the_served_holdout(tmp_path, trained):
+    """Labels in other units: on the new span the candidate looks far better
+    than the served model (which answers in the old units); on the examples
+    that judged the served version, it is far worse."""
+    good_inputs, good = trained
+    served_copy = standard_artifacts.Model()
+    served_copy.uri = str(tmp_path / "served")
+    shutil.copytree(good.uri, served_copy.uri)
+    holdout = {"big": good_inputs.raw_examples.uri, "size": good_inputs.raw_examples.uri}
+    holdout_file = os.path.join(served_copy.uri, "Format-Serving", serving.HOLDOUT_FILE)
+    with open(holdout_file, "w") as f:
+        json.dump(holdout, f)
+    served_copy.set_int_custom_property(properties.FOUND, 1)
+    served_copy.set_int_custom_property(properties.SERVED_VERSION, 4)
+    rescaled = train(tmp_path / "rescaled", make_rows=_rescaled_rows)
+    evaluation = gates({"max_worse": 0.05}, {"max_worse_relative": 0.5}, compare=True)
+    blessing = _do(tmp_path / "evaluated", rescaled, evaluation, served_copy)
+    verdicts = _verify_blessing(blessing, blessed=True)  # big from the candidate
+    size = verdicts["size"]
+    assert size["verdict"] == "fail"
+    assert size["reasons"][0].startswith("size on v4's holdout: mean_absolute_error "), size
+    on_span = next(r for r in size["reasons"] if r.startswith("size: mean_absolute_error "))
+    assert "worse by -" in on_span  # on the new span itself the candidate looks better
+    holdout_mae = size["holdout"]["metrics"]["mean_absolute_error"]
+    assert holdout_mae > 10 * size["holdout"]["served"]["mean_absolute_error"]
+    release = json.loads(blessing.get_string_custom_property(properties.RELEASE))
+    assert release["heads"]["size"]["from"] == "served"
+    assert release["heads"]["big"]["from"] == "candidate"
+    assert blessing.get_string_custom_property(properties.EVALUATED_ON) == (
+        rescaled[0].raw_examples.uri
+    )

@@ -205,3 +205,33 @@ def test_a_copy_killed_halfway_leaves_no_version_and_the_next_push_cleans_up(tmp
         {spec.SERVING_DIR_KEY: str(serving)},
     )
     assert os.listdir(serving) == ["1"]
+
+
+def test_a_push_records_the_examples_that_judged_each_head(tmp_path):
+    """The next run judges its candidate on them too (evaluator/holdout.py)."""
+    from components.serving import read_holdout
+
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.set_int_custom_property(properties.BLESSED, 1)
+    blessing.set_string_custom_property(properties.EVALUATED_ON, "/pipeline/CsvExampleGen/7")
+    release = {
+        "policy": "per_head",
+        "served_version": None,
+        "blocked": None,
+        "heads": {h: {"from": "candidate", "reason": "passes"} for h in ("fare", "tipper")},
+    }
+    blessing.set_string_custom_property(properties.RELEASE, json.dumps(release))
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / "pushed")
+    serving = str(tmp_path / "serving" / "m")
+    Executor().Do(
+        {spec.MODEL_KEY: [make_model(tmp_path)], spec.BLESSING_KEY: [blessing]},
+        {spec.PUSHED_MODEL_KEY: [pushed]},
+        {spec.SERVING_DIR_KEY: serving},
+    )
+    assert read_holdout(os.path.join(serving, "1")) == {
+        "fare": "/pipeline/CsvExampleGen/7",
+        "tipper": "/pipeline/CsvExampleGen/7",
+    }
+    sources = json.loads(pushed.get_string_custom_property(properties.HEAD_SOURCES))
+    assert sources["fare"] == {"served_from": 1, "from": "candidate", "reason": "passes"}

@@ -13,88 +13,25 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
-from tfx_bsl.public import tfxio
 
 from components import properties
 from components.constants import CONFIG_KEY
-from components.evaluator import spec
+from components.evaluator import holdout, spec
 from components.evaluator.degenerate import degenerate_heads
-from components.evaluator.eval_config import (
-    BASELINE,
-    CANDIDATE,
-    build_eval_config,
-    is_single_output,
-)
+from components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_config
 from components.evaluator.gates import EvaluationSpec
 from components.evaluator.release import plan
-from components.evaluator.verdicts import Change, verdicts
+from components.evaluator.results import (
+    by_output,
+    read_changes,
+    read_failures,
+    read_metrics,
+    run_tfma,
+)
+from components.evaluator.verdicts import verdicts
 from trainer_module.parts import read_parts
 
 EVAL_SPLIT = "eval"
-
-
-def _value(metric_value) -> float:
-    kind = metric_value.WhichOneof("type")
-    if kind == "double_value":
-        return metric_value.double_value.value
-    if kind == "bounded_value":
-        return metric_value.bounded_value.value.value
-    return float("nan")
-
-
-def read_metrics(output_path: str) -> dict[str, dict[str, dict[str, float]]]:
-    """Overall-slice metrics by model name, model output name, metric name."""
-    result: dict[str, dict[str, dict[str, float]]] = {}
-    for metrics_for_slice in tfma.load_metrics(output_path):
-        if metrics_for_slice.slice_key.single_slice_keys:
-            continue
-        for item in metrics_for_slice.metric_keys_and_values:
-            key = item.key
-            if key.HasField("sub_key") or key.is_diff:
-                continue
-            by_output = result.setdefault(key.model_name, {})
-            by_output.setdefault(key.output_name, {})[key.name] = _value(item.value)
-    return result
-
-
-def read_changes(output_path: str) -> dict[str, dict[str, Change]]:
-    """Diff metrics (candidate - baseline, overall slice) by output and metric
-    name, with their confidence interval's standard error when TFMA gave one."""
-    result: dict[str, dict[str, Change]] = {}
-    for metrics_for_slice in tfma.load_metrics(output_path):
-        if metrics_for_slice.slice_key.single_slice_keys:
-            continue
-        for item in metrics_for_slice.metric_keys_and_values:
-            key = item.key
-            if key.HasField("sub_key") or not key.is_diff:
-                continue
-            change = Change(_value(item.value))
-            if item.HasField("confidence_interval"):
-                interval = item.confidence_interval
-                change = Change(
-                    change.diff,
-                    _value(interval.standard_error),
-                    interval.degrees_of_freedom.value or None,
-                )
-            result.setdefault(key.output_name, {})[key.name] = change
-    return result
-
-
-def by_output(values: dict, evaluation: EvaluationSpec) -> dict:
-    """Keys TFMA's '' (a single-output model) by the head's output name."""
-    if "" in values and is_single_output(evaluation):
-        values = {**values, evaluation.heads[0].output: values[""]}
-    return values
-
-
-def read_failures(output_path: str) -> dict[str, set[str]]:
-    """Failed metric names by model output name (overall slice)."""
-    result: dict[str, set[str]] = {}
-    validation = tfma.load_validation_result(output_path)
-    for per_slice in validation.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            result.setdefault(failure.metric_key.output_name, set()).add(failure.metric_key.name)
-    return result
 
 
 def _served_model(input_dict: dict[str, list[types.Artifact]]) -> types.Artifact | None:
@@ -104,30 +41,13 @@ def _served_model(input_dict: dict[str, list[types.Artifact]]) -> types.Artifact
     return None
 
 
-def _run_tfma(
-    pipeline, pattern: str, models: list, eval_config: tfma.EvalConfig, output_path: str
-) -> None:
-    source = tfxio.TFExampleRecord(
-        file_pattern=pattern, raw_record_column_name=tfma.ARROW_INPUT_COLUMN
-    )
-    _ = (
-        pipeline
-        | "ReadExamples" >> source.BeamSource()
-        | "Evaluate"
-        >> tfma.ExtractEvaluateAndWriteResults(
-            eval_shared_model=models if len(models) > 1 else models[0],
-            eval_config=eval_config,
-            output_path=output_path,
-        )
-    )
-
-
 def _write_blessing(
     blessing: types.Artifact,
     head_verdicts: dict[str, Any],
     blessed: bool,
     release: dict[str, Any],
     model: types.Artifact,
+    examples: types.Artifact,
     served: types.Artifact | None,
 ) -> None:
     """The verdicts file, the BLESSED / NOT_BLESSED marker and the properties."""
@@ -142,6 +62,7 @@ def _write_blessing(
     blessing.set_string_custom_property(properties.VERDICTS, text)
     blessing.set_string_custom_property(properties.RELEASE, json.dumps(release, sort_keys=True))
     blessing.set_string_custom_property(properties.CURRENT_MODEL, model.uri)
+    blessing.set_string_custom_property(properties.EVALUATED_ON, examples.uri)
     if served is not None:
         blessing.set_string_custom_property(properties.BASELINE_MODEL, served.uri)
 
@@ -185,7 +106,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 )
             )
         with self._make_beam_pipeline() as pipeline:
-            _run_tfma(pipeline, pattern, models, eval_config, evaluation.uri)
+            run_tfma(pipeline, pattern, models, eval_config, evaluation.uri)
 
         files = sorted(fileio.glob(pattern))
         degenerate = degenerate_heads(model_path, files, gates.heads)
@@ -201,6 +122,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             degenerate,
             by_output(read_changes(evaluation.uri), gates) if compared is not None else None,
         )
+        if compared is not None:
+            holdout.judge(
+                self._make_beam_pipeline,
+                gates,
+                model_path,
+                path_utils.serving_model_path(compared.uri),
+                served_version,
+                examples.uri,
+                evaluation.uri,
+                head_verdicts,
+            )
         served_parts = None
         if served is not None:
             served_parts = read_parts(path_utils.serving_model_path(served.uri))
@@ -217,4 +149,4 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             logging.info("release: %s from the %s model (%s)", name, head["from"], head["reason"])
         if release["blocked"]:
             logging.warning("release blocked: %s", release["blocked"])
-        _write_blessing(blessing, head_verdicts, blessed, release, model, served)
+        _write_blessing(blessing, head_verdicts, blessed, release, model, examples, served)

@@ -196,6 +196,33 @@ def verdicts(
     return result
 
 
+def add_holdout_checks(
+    verdict: dict[str, Any],
+    head: HeadGates,
+    metrics: dict[str, float],
+    served_metrics: dict[str, float],
+    changes: dict[str, Change],
+    served_version: Any,
+    confidence: float | None,
+) -> None:
+    """Adds to `verdict` the head's change bounds judged on the served
+    version's holdout (the examples that judged it): failing ones first."""
+    failures, passes = [], []
+    for metric, bound in sorted(head.thresholds.items()):
+        value, served = metrics.get(metric), served_metrics.get(metric)
+        if not bound.has_change or value is None or served is None:
+            continue
+        ok, text = _change(
+            head, metric, value, bound, served, served_version, changes.get(metric), confidence
+        )
+        text = text.replace(f"{head.name}: ", f"{head.name} on v{served_version}'s holdout: ", 1)
+        (passes if ok else failures).append(text)
+    verdict["holdout"] = {"metrics": dict(sorted(metrics.items())), "served": served_metrics}
+    verdict["reasons"] = failures + verdict["reasons"] + passes
+    if failures:
+        verdict["verdict"] = FAIL
+
+
 def is_blessed(spec: EvaluationSpec, head_verdicts: dict[str, dict[str, Any]]) -> bool:
     """The blessing policy: every required head passes, and no head at all has
     degenerate outputs (it would be served in the same SavedModel)."""

@@ -94,6 +94,23 @@ def _head_sources(release: dict[str, Any] | None, pushed: int | None, served: in
     return result
 
 
+def _holdout(input_dict: dict[str, list[types.Artifact]], release: dict | None) -> dict[str, str]:
+    """head -> the examples that judged it, for the next run's holdout checks:
+    this run's for the candidate's heads, the served version's for kept ones."""
+    blessing = artifact_utils.get_single_instance(input_dict[spec.BLESSING_KEY])
+    evaluated_on = blessing.get_string_custom_property(properties.EVALUATED_ON)
+    served = (input_dict.get(spec.SERVED_MODEL_KEY) or [None])[0]
+    kept_from = {}
+    if served is not None and properties.is_found(served):
+        kept_from = serving.read_holdout(path_utils.serving_model_path(served.uri))
+    result = {}
+    for name, head in ((release or {}).get("heads") or {}).items():
+        uri = kept_from.get(name) if head["from"] == properties.FROM_SERVED else evaluated_on
+        if uri:
+            result[name] = uri
+    return result
+
+
 def _model_to_push(
     input_dict: dict[str, list[types.Artifact]],
     pushed: types.Artifact,
@@ -160,7 +177,9 @@ class Executor(base_executor.BaseExecutor):
             return
         for leftover in serving.remove_leftovers(serving_dir):
             logging.warning("removed %s, left by an interrupted push", leftover)
-        version, destination = serving.write_version(model_dir, serving_dir)
+        version, destination = serving.write_version(
+            model_dir, serving_dir, _holdout(input_dict, release)
+        )
         logging.info("pushed %s as version %d: %s", model_dir, version, destination)
         pushed.set_int_custom_property(properties.PUSHED, 1)
         pushed.set_string_custom_property(properties.PUSHED_DESTINATION, destination)
