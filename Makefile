@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-plot
+.PHONY: setup run test test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-plot
 
 setup: $(STAMP)
 
@@ -21,8 +21,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Two workers, one test file each at a time (module fixtures stay per file).
+TEST_WORKERS ?= 2
+
 test: lint
-	$(VENV)/bin/pytest -q -ra --durations=15 tests
+	$(VENV)/bin/pytest -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadfile tests
 
 # Unit and executor tests only (no end-to-end pipeline runs).
 test-fast: $(STAMP)
@@ -38,7 +41,7 @@ lock: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
 # measured side by side. They share one pipeline run under .bench/.
-bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-plot
+bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-plot
 
 bench-pipelines: $(STAMP)
 	$(PY) -m bench.pipelines $(ARGS)
@@ -57,6 +60,12 @@ bench-training: $(STAMP)
 
 bench-scale: $(STAMP)  # about 10 minutes: the pipeline on 15k, 150k and 1.5M rows
 	$(PY) -m bench.scale $(ARGS)
+
+bench-gate-trust: $(STAMP)  # about 15 minutes: 9 retraining runs
+	$(PY) -m bench.gate_trust $(ARGS)
+
+bench-composed: $(STAMP)
+	$(PY) -m bench.composed $(ARGS)
 
 clean:
 	rm -rf $(VENV) .multihead

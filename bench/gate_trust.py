@@ -4,8 +4,10 @@ corrupted spans, counting wrong release decisions.
     python -m bench.gate_trust [--spans 4] [--smoke]
 
 The taxi sample, shuffled (seed 0), is cut into `--spans` ordinary spans
-that `multihead retrain` takes one by one (the first pushes v1). Then
-corrupted copies of the last ordinary span arrive, one per night:
+that `multihead retrain` takes one by one (the first pushes v1), and one
+reserve span no model sees. Then each corruption of the reserve span
+arrives, each on a copy of the home as the ordinary spans left it (so every
+corruption meets the same served model, which never saw those rows):
 
   shuffled_tips     big_tipper's labels shuffled across rows (tips moved)
   trip_seconds_x100 trip_seconds in other units
@@ -17,7 +19,10 @@ RESULT lines: false refusals (a head of an ordinary span kept from the
 served version, or the push refused; target 0), corrupted spans let through
 (a head the corruption touches served from the candidate; target 0), and
 collateral roll-backs (a head the corruption does not touch kept from the
-served version; with per-head release, target 0).
+served version; with per-head release, target 0). A corrupted span let
+through is listed with the head's metric against the served one on the
+served version's holdout: whether the corruption left the head within its
+bounds where it was trusted.
 """
 
 from __future__ import annotations
@@ -87,7 +92,7 @@ def _retrain(data: str, home: str, config: str) -> dict:
     command = [sys.executable, "-m", "pipeline.cli", "retrain", "--config", config]
     command += ["--data", data, "--home", home]
     process = subprocess.run(command, capture_output=True, text=True)
-    outcome = {"exit": process.returncode, "sources": {}, "reasons": {}}
+    outcome: dict = {"exit": process.returncode, "sources": {}, "reasons": {}, "holdout": {}}
     if process.returncode != 0:
         outcome["error"] = (process.stderr.strip().splitlines() or ["?"])[-1][:300]
         return outcome
@@ -95,11 +100,18 @@ def _retrain(data: str, home: str, config: str) -> dict:
         summary = json.load(f)
     outcome["pushed"] = summary["pushed_model"]
     for head, info in summary["heads"].items():
-        outcome["sources"][head] = info.get(
-            "from", "candidate" if summary["pushed_model"] else "served"
-        )
+        pushed = "candidate" if summary["pushed_model"] else "served"
+        outcome["sources"][head] = info.get("from", pushed)
         if info["verdict"] != "pass":
             outcome["reasons"][head] = info["reasons"][0]
+        holdout = info.get("holdout") or {}
+        metric = next(iter(info["thresholds"]), None)
+        if metric and metric in holdout.get("metrics", {}):
+            outcome["holdout"][head] = {
+                "metric": metric,
+                "candidate": holdout["metrics"][metric],
+                "served": holdout["served"].get(metric),
+            }
     return outcome
 
 
@@ -111,29 +123,39 @@ def run(spans: int, home: str, config: str = RETRAIN_CONFIG, smoke: bool = False
     random.Random(0).shuffle(rows)
     if smoke:
         rows = rows[:2400]
-    size = len(rows) // spans
+    size = len(rows) // (spans + 1)
     shutil.rmtree(home, ignore_errors=True)
-    data = os.path.join(home, "spans")
+    data, state = os.path.join(home, "spans"), os.path.join(home, "home")
     os.makedirs(data)
     ordinary, corrupted = [], {}
     for number in range(1, spans + 1):
         _write_span(data, number, header, rows[(number - 1) * size : number * size])
-        outcome = _retrain(data, os.path.join(home, "home"), config)
+        outcome = _retrain(data, state, config)
         print(f"ordinary span {number}: {json.dumps(outcome)}", flush=True)
         ordinary.append(outcome)
-    last = rows[(spans - 1) * size : spans * size]
-    for offset, name in enumerate(TOUCHED, start=1):
-        _write_span(data, spans + offset, header, _corrupt(name, header, last))
-        outcome = _retrain(data, os.path.join(home, "home"), config)
+    reserve = rows[spans * size : (spans + 1) * size]
+    for name in TOUCHED:
+        trial = os.path.join(home, f"trial-{name}")
+        shutil.copytree(data, os.path.join(trial, "spans"))
+        shutil.copytree(state, os.path.join(trial, "home"), symlinks=True)
+        _write_span(
+            os.path.join(trial, "spans"), spans + 1, header, _corrupt(name, header, reserve)
+        )
+        outcome = _retrain(os.path.join(trial, "spans"), os.path.join(trial, "home"), config)
         print(f"corrupted span ({name}): {json.dumps(outcome)}", flush=True)
         corrupted[name] = outcome
+        shutil.rmtree(trial)
 
     def refused(outcome: dict) -> bool:
         return outcome["exit"] != 0 or any(s != "candidate" for s in outcome["sources"].values())
 
     false_refusals = sum(refused(o) for o in ordinary[1:])
     let_through = {
-        name: sorted(h for h in TOUCHED[name] if o["sources"].get(h) == "candidate")
+        name: {
+            h: o["holdout"].get(h, "no holdout")
+            for h in sorted(TOUCHED[name])
+            if o["sources"].get(h) == "candidate"
+        }
         for name, o in corrupted.items()
     }
     collateral = {

@@ -6,3 +6,4 @@ CONFIG_KEY = "config"
 # Hash of the project's code (pipeline/pipeline.py): components are given as
 # dotted paths, so without it a code change would not invalidate the cache.
 CODE_FINGERPRINT_KEY = "code_fingerprint"
+FLOAT_COLUMNS_KEY = "float_columns"  # in CsvExampleGen's custom_config: columns written as floats

@@ -171,6 +171,11 @@ def test_second_run_warm_starts_compares_and_pushes_v2(runs):
         assert verdict["served"]["version"] == 1
         assert verdict["served"]["metrics"], head
     assert any("vs served v1" in r for r in second["heads"]["big_tipper"]["reasons"])
+    # ... and on v1's holdout (span 1's eval split, recorded at v1's push).
+    for head in ("big_tipper", "fare", "trip_seconds"):
+        assert any(
+            r.startswith(f"{head} on v1's holdout: ") for r in second["heads"][head]["reasons"]
+        )
     assert second["pushed_model"].endswith(os.path.join("taxi-multihead", "2"))
 
 

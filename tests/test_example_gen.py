@@ -93,3 +93,33 @@ def test_a_ragged_row_is_named_with_its_file(tmp_path):
     (tmp_path / "nohead.csv").write_text(",b\n1,2\n")
     with pytest.raises(executor.CsvFormatError, match="must name every column"):
         executor.header(str(tmp_path / "nohead.csv"))
+
+
+def test_a_number_column_of_the_config_is_written_as_floats_in_every_span(tmp_path):
+    """A span whose trip_seconds are all integers and one with '300.5' give the
+    same feature kind, so a model's parse spec fits every span."""
+    from trainer_module.spec import ModelSpec
+
+    spec = ModelSpec.model_validate(
+        {
+            "features": [
+                {"name": "miles", "type": "numeric"},
+                {"name": "hour", "type": "categorical"},
+            ],
+            "heads": [{"name": "seconds", "label": "seconds", "task": "regression"}],
+        }
+    )
+    assert spec.float_columns() == {"miles", "seconds"}
+    kinds = []
+    for span, seconds in (("one", "300"), ("two", "300.5")):
+        path = tmp_path / f"{span}.csv"
+        path.write_text(f"miles,hour,seconds\n2,9,{seconds}\n3,10,60\n")
+        types = executor.merge_column_types(
+            [executor.file_column_types(str(path))], frozenset(spec.float_columns())
+        )
+        kinds.append(types)
+        (_, serialized), _ = executor.encode_file(str(path), types)
+        example = tf.train.Example.FromString(serialized)
+        assert example.features.feature["seconds"].WhichOneof("kind") == "float_list"
+        assert example.features.feature["hour"].WhichOneof("kind") == "int64_list"
+    assert kinds[0] == kinds[1] == {"miles": "float", "hour": "int", "seconds": "float"}

@@ -235,3 +235,46 @@ def test_a_push_records_the_examples_that_judged_each_head(tmp_path):
     }
     sources = json.loads(pushed.get_string_custom_property(properties.HEAD_SOURCES))
     assert sources["fare"] == {"served_from": 1, "from": "candidate", "reason": "passes"}
+
+
+def test_a_release_that_keeps_a_head_of_a_version_no_longer_served_is_refused(tmp_path):
+    """Another push came between evaluation and push: the kept head would come
+    from a version the candidate was not compared with."""
+    serving = str(tmp_path / "serving" / "m")
+    run_pusher(tmp_path / "a", 1, serving)
+    run_pusher(tmp_path / "b", 1, serving)  # versions 1 and 2
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.set_int_custom_property(properties.BLESSED, 1)
+    release = {
+        "policy": "per_head",
+        "served_version": 1,
+        "blocked": None,
+        "heads": {
+            "fare": {"from": "served", "reason": "fare: mean_absolute_error 9 > threshold 5"},
+            "tipper": {"from": "candidate", "reason": "passes its gates"},
+        },
+    }
+    blessing.set_string_custom_property(properties.RELEASE, json.dumps(release))
+    served = standard_artifacts.Model()
+    served.uri = str(tmp_path / "lookup")
+    served.set_int_custom_property(properties.FOUND, 1)
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / "pushed")
+    Executor().Do(
+        {
+            spec.MODEL_KEY: [make_model(tmp_path)],
+            spec.BLESSING_KEY: [blessing],
+            spec.SERVED_MODEL_KEY: [served],
+        },
+        {spec.PUSHED_MODEL_KEY: [pushed]},
+        {spec.SERVING_DIR_KEY: serving},
+    )
+    assert pushed.get_int_custom_property(properties.PUSHED) == 0
+    refused = pushed.get_string_custom_property(properties.PUSH_REFUSED)
+    assert refused == (
+        "not pushed: served version 1 was evaluated, but version 2 is served now; "
+        "run again to compare with it"
+    )
+    assert served_versions(serving) == [1, 2]
+    sources = json.loads(pushed.get_string_custom_property(properties.HEAD_SOURCES))
+    assert sources["fare"]["served_from"] == 2 and sources["fare"]["reason"] == refused

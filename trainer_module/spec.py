@@ -282,6 +282,22 @@ class TransformSpec(Strict):
         """Raw columns a serving client sends: those the features read."""
         return self._raw_inputs([f.name for f in self.features])
 
+    def float_columns(self) -> set[str]:
+        """Raw columns read as numbers, which ExampleGen writes as floats even
+        when a span holds only integers: a column that is INT in one span and
+        FLOAT in the next would change the parse spec of every model trained
+        on it (and break the served model's parse of the next span).
+        Categorical features and multiclass labels keep their inferred type
+        (a hashed 9 is not a hashed 9.0)."""
+        names = [f.name for f in self.features if f.type != "categorical"]
+        names += [h.label for h in self.heads if h.task == "regression"]
+        names += [h.label for h in self.heads if h.task == "binary" and h.positive_class is None]
+        names += [i for d in self.derived for i in d.inputs]
+        keep = {f.name for f in self.features if f.type == "categorical"}
+        keep |= {h.label for h in self.heads if h.task == "multiclass"}
+        derived = {d.name for d in self.derived}
+        return {n for n in names if n not in derived} - keep
+
     def transform_spec(self) -> TransformSpec:
         """Only the transform's part (each head's label fields)."""
         fields = set(LabelSpec.model_fields)

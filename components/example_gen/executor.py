@@ -25,6 +25,7 @@ import contextlib
 import csv
 import hashlib
 import itertools
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -43,6 +44,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.types.artifact import Artifact
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
+
+from components.constants import FLOAT_COLUMNS_KEY
 
 # Types from narrowest to widest; a column takes the widest any block needs.
 UNKNOWN, INT, FLOAT, STRING = "unknown", "int", "float", "string"
@@ -122,11 +125,17 @@ def file_column_types(path: str) -> dict[str, str]:
     return result
 
 
-def merge_column_types(per_file: list[dict[str, str]]) -> dict[str, str]:
+def merge_column_types(
+    per_file: list[dict[str, str]], float_columns: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """The split's column types; an INT column in `float_columns` is FLOAT."""
     result: dict[str, str] = {}
     for types in per_file:
         for name, kind in types.items():
             result[name] = max(result.get(name, UNKNOWN), kind, key=_ORDER.index)
+    for name in float_columns & set(result):
+        if result[name] == INT:
+            result[name] = FLOAT
     return result
 
 
@@ -173,7 +182,10 @@ def encode_file(path: str, types: dict[str, str]) -> Iterator[tuple[bytes, bytes
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(tuple[bytes, bytes])
 def CsvToKeyedExamples(  # noqa: N802 - Beam's convention for PTransform functions
-    pipeline: beam.Pipeline, input_base: str, split_pattern: str
+    pipeline: beam.Pipeline,
+    input_base: str,
+    split_pattern: str,
+    float_columns: frozenset[str] = frozenset(),
 ) -> beam.PCollection:
     """(row key, serialized tf.Example) of every CSV file of the split."""
     pattern = os.path.join(input_base, split_pattern)
@@ -189,7 +201,7 @@ def CsvToKeyedExamples(  # noqa: N802 - Beam's convention for PTransform functio
         | "TypeFiles" >> beam.Create(files)
         | "ColumnTypes" >> beam.Map(file_column_types)
         | "AllFiles" >> beam.combiners.ToList()
-        | "MergeTypes" >> beam.Map(merge_column_types)
+        | "MergeTypes" >> beam.Map(merge_column_types, float_columns)
     )
     return pipeline | "Files" >> beam.Create(files) | "Encode" >> beam.FlatMap(encode_file, types)
 
@@ -202,7 +214,16 @@ def CsvToExamples(  # noqa: N802
 ) -> beam.PCollection:
     """Serialized tf.Examples of every CSV file matching the split pattern."""
     base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    return pipeline | CsvToKeyedExamples(base, split_pattern) | beam.Values()
+    floats = float_columns(exec_properties)
+    return pipeline | CsvToKeyedExamples(base, split_pattern, floats) | beam.Values()
+
+
+def float_columns(exec_properties: dict[str, Any]) -> frozenset[str]:
+    """Columns written as floats even when every value is an integer, from
+    the custom config's FLOAT_COLUMNS_KEY (pipeline.py sets it)."""
+    text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
+    config = json.loads(text) if isinstance(text, str) else dict(text)
+    return frozenset(config.get(FLOAT_COLUMNS_KEY) or [])
 
 
 def _configs(
@@ -280,11 +301,12 @@ class Executor(BaseExampleGenExecutor):
         input_config, output_config = _configs(exec_properties)
         names = example_gen_utils.generate_output_split_names(input_config, output_config)
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        floats = float_columns(exec_properties)
         split_config = output_config.split_config
         if not split_config.splits:
             return {
                 name: pipeline
-                | f"InputToRecord[{split.name}]" >> CsvToKeyedExamples(base, split.pattern)
+                | f"InputToRecord[{split.name}]" >> CsvToKeyedExamples(base, split.pattern, floats)
                 | f"Examples[{split.name}]" >> beam.Values()
                 for name, split in zip(names, input_config.splits, strict=True)
             }
@@ -298,7 +320,7 @@ class Executor(BaseExampleGenExecutor):
         bounds = list(itertools.accumulate(s.hash_buckets for s in split_config.splits))
         parts = (
             pipeline
-            | "InputToRecord" >> CsvToKeyedExamples(base, input_config.splits[0].pattern)
+            | "InputToRecord" >> CsvToKeyedExamples(base, input_config.splits[0].pattern, floats)
             | "SplitData" >> beam.Partition(_bucket, len(bounds), bounds)
         )
         return {
