@@ -189,13 +189,14 @@ def test_third_run_keeps_the_noisy_head_served_and_pushes_the_others(runs):
     assert third["heads"]["fare"]["verdict"] == "pass"
     assert third["blessed"] is True and third["pushed_model"].endswith("3"), third["heads"]
     assert verdict["served_from"] == 2 and verdict["from"] == "served"
-    assert verdict["reason"].startswith("big_tipper: auc ")
+    # The clearest failure first: on v2's holdout, where the labels are real.
+    assert verdict["reason"].startswith("big_tipper on v2's holdout: auc "), verdict["reason"]
     for head in ("fare", "trip_seconds"):
         assert (
             third["heads"][head]["served_from"] == 3 and third["heads"][head]["from"] == "candidate"
         )
     assert "release (per_head):" in process.stdout
-    assert "big_tipper    version 2 (kept): big_tipper: auc" in process.stdout
+    assert "big_tipper    version 2 (kept): big_tipper on v2's holdout: auc" in process.stdout
     assert runs["served_after_third"] == ["1", "2", "3"]
     outputs = runs["outputs_after_third"]
     assert outputs["3"] == outputs["2"]  # bit for bit: floats compared exactly
