@@ -162,23 +162,12 @@ def run(spans: int, home: str, config: str = RETRAIN_CONFIG, smoke: bool = False
         name: sorted(h for h in HEADS if h not in TOUCHED[name] and o["sources"].get(h) == "served")
         for name, o in corrupted.items()
     }
-    lines = [
-        result("gate_trust", "false_refusals", false_refusals, "0", false_refusals == 0),
-        result(
-            "gate_trust",
-            "corrupted_let_through",
-            sum(bool(v) for v in let_through.values()),
-            "0",
-            not any(let_through.values()),
-        ),
-        result(
-            "gate_trust",
-            "collateral_rollbacks",
-            sum(bool(v) for v in collateral.values()),
-            "0",
-            not any(collateral.values()),
-        ),
-    ]
+    counts = {
+        "false_refusals": false_refusals,
+        "corrupted_let_through": sum(bool(v) for v in let_through.values()),
+        "collateral_rollbacks": sum(bool(v) for v in collateral.values()),
+    }
+    lines = [result("gate_trust", name, n, "0", n == 0) for name, n in counts.items()]
     return {
         "spans": spans,
         "rows_per_span": size,

@@ -31,12 +31,11 @@ EVAL_SPLIT_DIR = "Split-eval"
 
 def _groups(served_path: str, spec: EvaluationSpec) -> tuple[dict[str, list[str]], list[str]]:
     """Examples URI -> heads judged on it, and the heads whose holdout is gone."""
+    changing = {h.name for h in spec.heads if any(b.has_change for b in h.thresholds.values())}
     groups: dict[str, list[str]] = {}
     gone = []
     for head, uri in sorted(serving.read_holdout(served_path).items()):
-        if not any(
-            h.name == head and any(b.has_change for b in h.thresholds.values()) for h in spec.heads
-        ):
+        if head not in changing:
             continue
         if fileio.exists(os.path.join(uri, EVAL_SPLIT_DIR)):
             groups.setdefault(uri, []).append(head)

@@ -65,11 +65,12 @@ def _change(
     version: Any,
     change: Change | None,
     confidence: float | None,
+    where: str = "",
 ) -> tuple[bool, str] | None:
-    """The change bounds. With an interval, the candidate is refused only
-    when even the interval's most favourable end is worse than allowed (a
-    one-sided test at (1 + confidence) / 2); without one, on the point
-    estimate."""
+    """The change bounds (`where`: which examples, in the reason's subject).
+    With an interval, the candidate is refused only when even the
+    interval's most favourable end is worse than allowed (a one-sided test
+    at (1 + confidence) / 2); without one, on the point estimate."""
     if not bound.has_change:
         return None
     if served is None or math.isnan(served):
@@ -93,7 +94,7 @@ def _change(
         )
         ok = low <= limit
     text = (
-        f"{head.name}: {metric} {_fmt(value)} vs served v{version} {_fmt(served)}, "
+        f"{head.name}{where}: {metric} {_fmt(value)} vs served v{version} {_fmt(served)}, "
         f"{worse_text}, allowed {_fmt(limit)}"
     )
     return ok, text
@@ -213,9 +214,16 @@ def add_holdout_checks(
         if not bound.has_change or value is None or served is None:
             continue
         ok, text = _change(
-            head, metric, value, bound, served, served_version, changes.get(metric), confidence
+            head,
+            metric,
+            value,
+            bound,
+            served,
+            served_version,
+            changes.get(metric),
+            confidence,
+            where=f" on v{served_version}'s holdout",
         )
-        text = text.replace(f"{head.name}: ", f"{head.name} on v{served_version}'s holdout: ", 1)
         (passes if ok else failures).append(text)
     verdict["holdout"] = {"metrics": dict(sorted(metrics.items())), "served": served_metrics}
     verdict["reasons"] = failures + verdict["reasons"] + passes
