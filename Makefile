@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-plot
+.PHONY: setup run test test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-plot
 
 setup: $(STAMP)
 
@@ -41,7 +41,7 @@ lock: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
 # measured side by side. They share one pipeline run under .bench/.
-bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-plot
+bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-plot
 
 bench-pipelines: $(STAMP)
 	$(PY) -m bench.pipelines $(ARGS)
@@ -66,6 +66,9 @@ bench-gate-trust: $(STAMP)  # about 15 minutes: 9 retraining runs
 
 bench-composed: $(STAMP)
 	$(PY) -m bench.composed $(ARGS)
+
+bench-slices: $(STAMP)  # about 15 minutes: the evaluator with and without slices, 15k and 1.5M rows
+	$(PY) -m bench.slices $(ARGS)
 
 clean:
 	rm -rf $(VENV) .multihead

@@ -16,7 +16,14 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from components.evaluator.gates import EvaluationSpec, HeadGates, Threshold, check_gates
+from components.evaluator.gates import (
+    EvaluationSpec,
+    HeadGates,
+    Slicing,
+    Threshold,
+    check_gates,
+    check_slicings,
+)
 from trainer_module.spec import HeadSpec, ModelSpec, Strict
 
 __all__ = [
@@ -93,10 +100,19 @@ class Evaluation(Strict):
     change from the served model: a change is refused only when the whole
     interval is worse than allowed. `none`: the point estimates decide, as
     the numbers come out.
+
+    slices: slicings of the eval split, each a list of raw CSV columns
+    (`[[payment_type], [company, payment_type]]`): every head's metrics are
+    computed on each slice in the same TFMA pass, and a threshold's
+    `per_slice` bounds judge them. slices_kept: per head and slicing, the
+    summary lists every failing slice and the largest others up to this
+    many; the rest are counted in one `others` entry.
     """
 
     require: Literal["all"] | list[str] = "all"
     confidence: Annotated[float, Field(gt=0.5, lt=1)] | Literal["none"] = 0.95
+    slices: list[Slicing] = []
+    slices_kept: int = Field(20, ge=1)
 
     @property
     def confidence_level(self) -> float | None:
@@ -139,6 +155,11 @@ class PipelineConfig(ModelSpec):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _known_slicings(self) -> PipelineConfig:
+        check_slicings(self.evaluation.slices, {h.name: h.thresholds for h in self.heads})
+        return self
+
     def _resolve(self, path: str | None) -> str | None:
         if path is None or "://" in path or os.path.isabs(path):
             return path
@@ -175,4 +196,6 @@ class PipelineConfig(ModelSpec):
             compare=self.baseline.compare,
             confidence=self.evaluation.confidence_level,
             release=self.push.release,
+            slices=self.evaluation.slices,
+            slices_kept=self.evaluation.slices_kept,
         )

@@ -105,6 +105,19 @@ def _header(config: PipelineConfig, path: str) -> list[str]:
             f"{path}: column(s) {missing} needed by the config are not in "
             f"the header; it has {header}"
         )
+    derived = {d.name for d in config.derived}
+    for slicing in config.evaluation.slices:
+        absent = [c for c in slicing if c not in header]
+        if absent:
+            hint = (
+                " (a derived column is not in the examples: slice by its inputs)"
+                if set(absent) & derived
+                else ""
+            )
+            raise DataError(
+                f"{path}: evaluation.slices {slicing} names column(s) {absent} that are not "
+                f"in the header{hint}; it has {header}"
+            )
     return header
 
 
@@ -135,7 +148,8 @@ def check_data(config: PipelineConfig, data_dir: str) -> list[str]:
     Raises:
       DataError: naming the file, the line and the problem (a column the
         config needs is missing, headers differ between files, a row has the
-        wrong number of fields, a byte is not UTF-8, a regression label is
+        wrong number of fields, a slicing's column is missing, a byte is
+        not UTF-8, a regression label is
         not a finite number, a column the config reads is empty throughout,
         a file is empty).
     """

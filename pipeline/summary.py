@@ -213,6 +213,29 @@ def _release_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _slice_lines(summary: dict[str, Any]) -> list[str]:
+    """Per head with slices: its worst failing slice, or how many were judged."""
+    heads = {n: h["slices"] for n, h in sorted(summary["heads"].items()) if h.get("slices")}
+    if not heads:
+        return []
+    width = max(len(n) for n in heads)
+    lines = [f"slices ({', '.join(next(iter(heads.values())))}):"]
+    for name, slicings in heads.items():
+        failing = [
+            s for kept in slicings.values() for s in kept["slices"] if s["verdict"] == "fail"
+        ]
+        judged = sum(kept["judged"] for kept in slicings.values())
+        if failing:
+            count = sum(kept["failing"] for kept in slicings.values())
+            text = f"{count} of {judged} judged fail; worst: {failing[0]['reasons'][0]}"
+        elif judged:
+            text = f"no failing slice ({judged} judged)"
+        else:
+            text = "reported, not judged (no per-slice bounds, or slices too small)"
+        lines.append(f"  {name.ljust(width)}  {text}")
+    return lines
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """The summary as a plain-text table, one row per head and metric."""
     rows = [("head", "metric", "value", "threshold", "verdict")]
@@ -230,6 +253,7 @@ def format_table(summary: dict[str, Any]) -> str:
     for info in summary["heads"].values():
         if info["verdict"] != "pass":
             lines += [f"  {reason}" for reason in info["reasons"]]
+    lines += _slice_lines(summary)
     lines.append(f"blessed: {'yes' if summary['blessed'] else 'no'}")
     lines += _release_lines(summary)
     lines.append(f"pushed model: {summary['pushed_model'] or 'none'}{_cached_note(summary)}")

@@ -82,8 +82,11 @@ def write_config(
     schema: str | None = None,
     steps: int = 300,
     require: list[str] | None = None,
+    slices: list[list[str]] | None = None,
+    auc_per_slice: dict | None = None,
 ) -> str:
-    """The bundled taxi config with lenient thresholds, for end-to-end runs."""
+    """The bundled taxi config with lenient thresholds, for end-to-end runs
+    (`slices`: evaluation.slices; `auc_per_slice`: big_tipper's per-slice AUC bound)."""
     with open(DEFAULT_CONFIG) as f:
         config = yaml.safe_load(f)
     config["data"] = str(data_dir)
@@ -95,10 +98,15 @@ def write_config(
         "fare": {"mean_absolute_error": {"upper": 10.0}},
         "trip_seconds": {"mean_absolute_error": {"upper": 1000.0}},
     }
+    if auc_per_slice is not None:
+        thresholds["big_tipper"]["auc"]["per_slice"] = auc_per_slice
     for head in config["heads"]:
         head["thresholds"] = thresholds[head["name"]]
+    config["evaluation"] = {}
     if require is not None:
-        config["evaluation"] = {"require": require}
+        config["evaluation"]["require"] = require
+    if slices is not None:
+        config["evaluation"]["slices"] = slices
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
     return str(path)

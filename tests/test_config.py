@@ -174,3 +174,63 @@ def test_change_bound_needs_a_metric_with_a_direction():
     assert (
         parse_config(with_changes(heads=[head])).heads[0].thresholds["example_count"].lower == 100
     )
+
+
+def _sliced_head(per_slice) -> dict:
+    return {
+        "name": "h",
+        "label": "y",
+        "task": "regression",
+        "thresholds": {"mean_absolute_error": {"per_slice": per_slice}},
+    }
+
+
+def test_slices_and_per_slice_bounds_reach_the_evaluator():
+    per_slice = {"slicing": ["region"], "upper": 3.0, "min_examples": 50}
+    config = parse_config(
+        with_changes(
+            heads=[_sliced_head(per_slice)],
+            evaluation={"slices": [["region"], ["region", "hour"]], "slices_kept": 5},
+        )
+    )
+    evaluation = config.evaluation_spec()
+    assert evaluation.slices == [["region"], ["region", "hour"]]
+    assert evaluation.slices_kept == 5
+    (bound,) = evaluation.heads[0].thresholds["mean_absolute_error"].per_slice
+    assert (bound.slicing, bound.upper, bound.min_examples) == (["region"], 3.0, 50)
+    default = parse_config(
+        with_changes(
+            heads=[_sliced_head([{"slicing": ["region"], "upper": 3.0}])],
+            evaluation={"slices": [["region"]]},
+        )
+    )
+    assert default.heads[0].thresholds["mean_absolute_error"].per_slice[0].min_examples == 100
+
+
+def test_bad_slices_are_named():
+    unknown = error_of(
+        with_changes(
+            heads=[_sliced_head({"slicing": ["hour"], "upper": 3.0})],
+            evaluation={"slices": [["region"]]},
+        )
+    )
+    assert (
+        "heads[h].thresholds.mean_absolute_error.per_slice: slicing ['hour'] is not in "
+        "evaluation.slices [['region']]; add it there"
+    ) in unknown
+    twice = error_of(with_changes(evaluation={"slices": [["region"], ["region"]]}))
+    assert "evaluation.slices lists ['region'] more than once" in twice
+    assert "evaluation.slices.0" in error_of(with_changes(evaluation={"slices": [[]]}))
+    no_bound = error_of(
+        with_changes(
+            heads=[_sliced_head({"slicing": ["region"]})], evaluation={"slices": [["region"]]}
+        )
+    )
+    assert "give 'lower', 'upper', 'max_worse' or 'max_worse_relative'" in no_bound
+    small = error_of(
+        with_changes(
+            heads=[_sliced_head({"slicing": ["region"], "upper": 1, "min_examples": 0})],
+            evaluation={"slices": [["region"]]},
+        )
+    )
+    assert "min_examples" in small and "greater than or equal to 1" in small

@@ -30,6 +30,7 @@ from tests.conftest import COMPONENTS, taxi_sample, write_config
 pytestmark = pytest.mark.e2e
 
 HEADS = ["big_tipper", "fare", "trip_seconds"]
+SLICES = [["payment_type"], ["trip_start_hour"]]
 
 
 def multihead(config: str, home: str) -> subprocess.CompletedProcess:
@@ -76,6 +77,24 @@ def write_curated_schema(home: str, target) -> str:
     return str(target)
 
 
+def shuffle_card_labels(source, target, seed: int = 5) -> None:
+    """Copies the sample with big_tipper's labels shuffled among the Credit
+    Card trips only: their tip-to-fare ratios are permuted (each trip keeps
+    its fare), so the label is noise on that slice and nowhere else."""
+    with open(source) as src:
+        reader = csv.DictReader(src)
+        fields, rows = reader.fieldnames, list(reader)
+    card = [r for r in rows if r["payment_type"] == "Credit Card" and float(r["fare"] or 0) > 0]
+    ratios = [float(r["tips"]) / float(r["fare"]) for r in card]
+    random.Random(seed).shuffle(ratios)
+    for row, ratio in zip(card, ratios, strict=True):
+        row["tips"] = f"{ratio * float(row['fare']):.2f}"
+    with open(target, "w", newline="") as dst:
+        writer = csv.DictWriter(dst, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def blank_some_fares(source, target) -> None:
     """Copies the sample with the fare of every 50th row removed."""
     with open(source) as src, open(target, "w", newline="") as dst:
@@ -109,7 +128,7 @@ class Home:
         self.data.mkdir()
         taxi_sample(str(self.data / "sample.csv"), rows=3000, seed_every=5)
         self.path = str(root / "home")
-        self.lenient = write_config(root / "lenient.yaml", self.data, auc_lower=0.6)
+        self.lenient = write_config(root / "lenient.yaml", self.data, auc_lower=0.6, slices=SLICES)
 
     def latest(self) -> dict | None:
         path = os.path.join(self.path, "runs", "latest.json")
@@ -178,6 +197,21 @@ def blank_fares(home, first_run) -> Scenario:
 
 
 @pytest.fixture(scope="module")
+def bad_slice(home, first_run) -> Scenario:
+    """Credit Card labels shuffled; big_tipper's AUC bounded on every payment type."""
+    folder = home.root / "bad_slice"
+    folder.mkdir()
+    shuffle_card_labels(home.data / "sample.csv", folder / "sample.csv")
+    per_slice = {"slicing": ["payment_type"], "lower": 0.7, "min_examples": 100}
+    config = write_config(
+        home.root / "bad_slice.yaml", folder, 0.6, slices=SLICES, auc_per_slice=per_slice
+    )
+    scenario = home.run(config)
+    assert scenario.result.returncode == 0, scenario.result.stderr[-3000:]
+    return scenario
+
+
+@pytest.fixture(scope="module")
 def curated_schema(home, first_run) -> Scenario:
     """A curated schema whose payment_type domain lacks 'Cash', which the data has."""
     schema = write_curated_schema(home.path, home.root / "schema.pbtxt")
@@ -200,6 +234,18 @@ def test_summary_has_every_head_and_the_pushed_model(home, first_run):
         assert all(np.isfinite(v) for v in info["metrics"].values())
         assert info["reasons"]
     assert first["heads"]["big_tipper"]["metrics"]["auc"] > 0.7
+    for head in HEADS:  # every head on every slice of both slicings, in raw values
+        slices = first["heads"][head]["slices"]
+        assert sorted(slices) == ["payment_type", "trip_start_hour"]
+        shown = {s["slice"] for s in slices["payment_type"]["slices"]}
+        assert {"payment_type=Cash", "payment_type=Credit Card"} <= shown
+        totals = {
+            n: sum(s["examples"] for s in k["slices"]) + k["others"]["examples"]
+            for n, k in slices.items()
+        }
+        assert totals["payment_type"] == totals["trip_start_hour"] > 500
+        assert len(slices["trip_start_hour"]["slices"]) == 20  # slices_kept's default
+    assert "slices (payment_type, trip_start_hour):" in first_run.result.stdout
     assert first["heads"]["fare"]["thresholds"] == {"mean_absolute_error": {"upper": 10.0}}
     assert first["blessed"] is True
     serving = os.path.join(home.path, "serving", "taxi-multihead")
@@ -252,6 +298,22 @@ def test_a_failed_threshold_blocks_the_push_and_reuses_training(strict_threshold
     assert "pushed model: none" in result.stdout
     assert strict_threshold.executions["MultiHeadPusher"] == [metadata_store_pb2.Execution.COMPLETE]
     assert strict_threshold.served == strict_threshold.served_before
+
+
+def test_a_slice_made_bad_is_refused_by_its_gate_while_the_whole_split_passes(bad_slice):
+    big = bad_slice.after["heads"]["big_tipper"]
+    assert big["metrics"]["auc"] >= 0.6  # the whole split passes
+    assert big["verdict"] == "fail"
+    reason = big["reasons"][0]
+    assert reason.startswith("big_tipper on payment_type=Credit Card ("), big["reasons"]
+    assert reason.endswith("< threshold 0.7") and "95% CI" in reason
+    card = big["slices"]["payment_type"]["slices"][0]
+    assert card["slice"] == "payment_type=Credit Card" and card["examples"] >= 100
+    assert card["metrics"]["auc"] < 0.7 and card["verdict"] == "fail"
+    assert big["slices"]["payment_type"]["failing"] == 1  # Cash, the other large slice, passes
+    assert bad_slice.after["heads"]["fare"]["verdict"] == "pass"
+    assert bad_slice.after["blessed"] is False and bad_slice.served == bad_slice.served_before
+    assert f"worst: {reason}" in bad_slice.result.stdout
 
 
 def serialized_examples(data_dir: str, count: int, drop: frozenset = frozenset()) -> tf.Tensor:

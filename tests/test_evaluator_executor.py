@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 
 import pytest
@@ -19,9 +20,16 @@ from components.trainer.executor import Executor as TrainerExecutor
 from tests.artifacts import SPEC, Inputs, constant_rows, make_inputs, rows
 
 
-def train(root, make_rows=rows) -> tuple[Inputs, standard_artifacts.Model]:
+def train(
+    root, make_rows=rows, steps: int | None = None
+) -> tuple[Inputs, standard_artifacts.Model]:
     root.mkdir(parents=True, exist_ok=True)
-    inputs = make_inputs(str(root), make_rows=make_rows)
+    spec = SPEC
+    if steps is not None:
+        spec = SPEC.model_copy(
+            update={"training": SPEC.training.model_copy(update={"steps": steps})}
+        )
+    inputs = make_inputs(str(root), spec, make_rows=make_rows)
     model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
     model.uri, model_run.uri = str(root / "model"), str(root / "model_run")
     TrainerExecutor().Do(
@@ -30,7 +38,7 @@ def train(root, make_rows=rows) -> tuple[Inputs, standard_artifacts.Model]:
             trainer_spec.TRANSFORM_GRAPH_KEY: [inputs.transform_graph],
         },
         {trainer_spec.MODEL_KEY: [model], trainer_spec.MODEL_RUN_KEY: [model_run]},
-        {CONFIG_KEY: SPEC.to_json(), "code_fingerprint": "test"},
+        {CONFIG_KEY: spec.to_json(), "code_fingerprint": "test"},
     )
     return inputs, model
 
@@ -41,7 +49,12 @@ def trained(tmp_path_factory) -> tuple[Inputs, standard_artifacts.Model]:
 
 
 def gates(
-    auc: dict, mae: dict, compare: bool = False, require: tuple[str, ...] = ("big", "size")
+    auc: dict,
+    mae: dict,
+    compare: bool = False,
+    require: tuple[str, ...] = ("big", "size"),
+    slices: tuple[tuple[str, ...], ...] = (),
+    kept: int = 20,
 ) -> EvaluationSpec:
     return EvaluationSpec(
         heads=[
@@ -58,6 +71,8 @@ def gates(
         ],
         require=list(require),
         compare=compare,
+        slices=[list(s) for s in slices],
+        slices_kept=kept,
     )
 
 
@@ -205,3 +220,85 @@ def test_a_corruption_the_new_span_hides_is_caught_on_the_served_holdout(tmp_pat
     assert blessing.get_string_custom_property(properties.EVALUATED_ON) == (
         rescaled[0].raw_examples.uri
     )
+
+
+def _blue_labels_shuffled(count: int, seed: int) -> list[dict]:
+    """The same data with big's labels shuffled among the blue rows only."""
+    result = rows(count, seed)
+    blue = [r for r in result if r["colour"] == "blue"]
+    labels = [r["y_big"] for r in blue]
+    random.Random(seed).shuffle(labels)
+    for row, label in zip(blue, labels, strict=True):
+        row["y_big"] = label
+    return result
+
+
+def _sliced(auc: dict, compare: bool = False, kept: int = 20) -> EvaluationSpec:
+    return gates(auc, {"upper": 5.0}, compare=compare, slices=(("colour",),), kept=kept)
+
+
+def test_a_slice_made_bad_fails_its_gate_while_the_whole_split_passes(tmp_path):
+    shuffled = train(tmp_path / "shuffled", make_rows=_blue_labels_shuffled)
+    auc = {"lower": 0.6, "per_slice": {"slicing": ["colour"], "lower": 0.7, "min_examples": 30}}
+    verdicts = _verify_blessing(_do(tmp_path, shuffled, _sliced(auc)), blessed=False)
+    big = verdicts["big"]
+    assert big["metrics"]["auc"] >= 0.6  # the whole split passes
+    assert big["verdict"] == "fail"
+    slices = {s["slice"]: s for s in big["slices"]["colour"]["slices"]}
+    assert sorted(slices) == ["colour=blue", "colour=green", "colour=red"]  # raw values
+    blue = slices["colour=blue"]
+    assert blue["verdict"] == "fail" and blue["metrics"]["auc"] < 0.7
+    low, high = blue["intervals"]["auc"]  # the slice's own jackknife interval
+    assert high < 0.7
+    assert big["reasons"][0] == (
+        f"big on colour=blue ({blue['examples']} examples): auc {blue['metrics']['auc']:.4g} "
+        f"(95% CI {low:.4g}..{high:.4g}) < threshold 0.7"
+    )
+    assert big["slices"]["colour"]["slices"][0] is blue  # failing slices first
+    assert sum(s["examples"] for s in slices.values()) == 200
+    assert {slices[c]["verdict"] for c in ("colour=green", "colour=red")} == {"pass"}
+    # The other head is reported per slice, not judged there.
+    size = verdicts["size"]
+    assert size["verdict"] == "pass"
+    assert {s["verdict"] for s in size["slices"]["colour"]["slices"]} == {"not judged"}
+    assert "example_count" not in big["metrics"]  # counted for the slices, not listed
+
+
+def _blue_sizes_shifted(count: int, seed: int) -> list[dict]:
+    """The same data with size 5 units too high for the blue rows (one source's units wrong)."""
+    return [
+        {**r, "y_size": r["y_size"] + 5} if r["colour"] == "blue" else r for r in rows(count, seed)
+    ]
+
+
+def test_a_slice_worse_than_served_keeps_the_served_head_and_names_the_slice(tmp_path):
+    """The change bound per slice: a candidate trained on shifted blue sizes
+    against the served model, on the same slice of the true eval examples,
+    judged by the paired interval. (Both trained long enough to learn a
+    colour's offset.)"""
+    inputs, good = train(tmp_path / "good", steps=400)
+    _, shifted = train(tmp_path / "shifted", make_rows=_blue_sizes_shifted, steps=400)
+    per_slice = {"slicing": ["colour"], "max_worse": 1.0, "min_examples": 30}
+    evaluation = gates(
+        {"lower": 0.5},
+        {"per_slice": per_slice},
+        compare=True,
+        slices=(("colour",),),
+        kept=1,
+    )
+    blessing = _do(tmp_path / "evaluated", (inputs, shifted), evaluation, _served(good, 7))
+    verdicts = _verify_blessing(blessing, blessed=True)  # big from the candidate
+    size = verdicts["size"]
+    assert size["verdict"] == "fail", json.dumps(size, indent=1)
+    reason = size["reasons"][0]
+    assert len([r for r in size["reasons"] if "vs served" in r]) == 1  # red and green pass
+    assert reason.startswith("size on colour=blue (") and "vs served v7" in reason, reason
+    assert "95% CI" in reason
+    kept = size["slices"]["colour"]
+    assert [s["slice"] for s in kept["slices"]] == ["colour=blue"]  # slices_kept: 1
+    blue = kept["slices"][0]
+    assert blue["metrics"]["mean_absolute_error"] > blue["served"]["mean_absolute_error"] + 1
+    assert kept["others"] == {"slices": 2, "examples": 200 - blue["examples"]}
+    release = json.loads(blessing.get_string_custom_property(properties.RELEASE))
+    assert release["heads"]["size"] == {"from": "served", "reason": reason}
+    assert release["heads"]["big"]["from"] == "candidate"

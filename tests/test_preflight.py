@@ -97,3 +97,16 @@ def test_an_extreme_feature_value_is_left_to_the_transform(tmp_path):
     path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
     rewrite_rows(path, lambda i, row: row.update(trip_miles="1e308") if i == 1 else None)
     assert check_data(CONFIG, str(tmp_path)) == [path]
+
+
+def test_a_slicing_column_missing_from_the_data_is_named(tmp_path):
+    taxi_sample(str(tmp_path / "a.csv"), rows=20)
+    evaluation = CONFIG.evaluation.model_copy(update={"slices": [["payment_type"], ["region"]]})
+    sliced = CONFIG.model_copy(update={"evaluation": evaluation})
+    with pytest.raises(DataError) as caught:
+        check_data(sliced, str(tmp_path))
+    assert "a.csv: evaluation.slices ['region'] names column(s) ['region'] that are not in the" in (
+        str(caught.value)
+    )
+    company = evaluation.model_copy(update={"slices": [["company", "payment_type"]]})
+    check_data(CONFIG.model_copy(update={"evaluation": company}), str(tmp_path))  # any CSV column

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.evaluator.gates import EvaluationSpec, HeadGates
-from components.evaluator.verdicts import Change, head_verdict, is_blessed, verdicts
+from components.evaluator.verdicts import Estimate, head_verdict, is_blessed, verdicts
 
 
 def gates(name: str, task: str, metrics: list[str], **thresholds) -> HeadGates:
@@ -55,6 +55,7 @@ def test_head_without_thresholds_passes():
         "reasons": ["free: no thresholds set"],
         "served": None,
         "degenerate": None,
+        "slices": {},
     }
 
 
@@ -126,7 +127,7 @@ def test_a_drop_within_the_noise_is_not_refused():
     """A paired interval that reaches below the allowance: the data do not show
     the candidate worse than allowed."""
     head = change_head(mean_absolute_error={"max_worse_relative": 0.15})
-    noisy = Change(diff=74.0, std_error=30.0, degrees_of_freedom=19)  # t(0.975, 19) = 2.093
+    noisy = Estimate(value=74.0, std_error=30.0, degrees_of_freedom=19)  # t(0.975, 19) = 2.093
     verdict = head_verdict(
         head,
         {"mean_absolute_error": 401.0},
@@ -145,7 +146,7 @@ def test_a_drop_within_the_noise_is_not_refused():
 
 def test_a_drop_the_interval_supports_is_refused():
     head = change_head(auc={"max_worse": 0.01})
-    clear = Change(diff=-0.1, std_error=0.01, degrees_of_freedom=19)
+    clear = Estimate(value=-0.1, std_error=0.01, degrees_of_freedom=19)
     verdict = head_verdict(
         head, {"auc": 0.8}, set(), {"auc": 0.9}, 3, changes={"auc": clear}, confidence=0.95
     )

@@ -51,10 +51,13 @@ class Metric:
 
     higher_is_better is None for a metric without a direction (a count, a
     calibration ratio): it may be bounded, never compared as better or worse.
+    needs_both_classes: the metric means nothing on examples of one class
+    only (an AUC; a recall without positives), e.g. on a small slice.
     """
 
     tfma_class: str
     higher_is_better: bool | None
+    needs_both_classes: bool = False
 
 
 _COUNT = {"example_count": Metric("ExampleCount", None)}
@@ -132,11 +135,11 @@ class Binary(Task):
     name = "binary"
     losses = ("binary_crossentropy",)
     metrics = {
-        "auc": Metric("AUC", True),
-        "auc_precision_recall": Metric("AUCPrecisionRecall", True),
+        "auc": Metric("AUC", True, needs_both_classes=True),
+        "auc_precision_recall": Metric("AUCPrecisionRecall", True, needs_both_classes=True),
         "binary_accuracy": Metric("BinaryAccuracy", True),
         "precision": Metric("Precision", True),
-        "recall": Metric("Recall", True),
+        "recall": Metric("Recall", True, needs_both_classes=True),
         "binary_crossentropy": Metric("BinaryCrossentropy", False),
         "calibration": Metric("Calibration", None),
         **_COUNT,

@@ -9,6 +9,11 @@ from trainer_module.signatures import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 
 CANDIDATE = "candidate"
 BASELINE = "baseline"
+# Each head's count of labelled examples (weighted: a missing label weighs 0),
+# computed on every slice so that `min_examples` can be applied; and a binary
+# head's mean label, which says whether a slice holds both classes.
+EXAMPLE_COUNT = "example_count"
+MEAN_LABEL = "mean_label"
 
 
 def _threshold(
@@ -58,7 +63,7 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
     predictions on the same examples. The change bounds are judged on it
     (verdicts.py), not by TFMA's point-estimate change thresholds.
     """
-    intervals = with_baseline and spec.confidence is not None
+    intervals = spec.confidence is not None and (with_baseline or spec.has_slice_bounds)
     single = is_single_output(spec)
 
     def model_spec(name: str, is_baseline: bool) -> tfma.ModelSpec:
@@ -82,15 +87,24 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
     metrics_specs = []
     for head in spec.heads:
         metrics = []
-        for metric in head.metrics:
+        counted = list(head.metrics)
+        if spec.slices and EXAMPLE_COUNT not in counted:
+            counted.append(EXAMPLE_COUNT)
+        for metric in counted:
             metric_config = tfma.MetricConfig(class_name=head.tfma_class(metric))
             if metric in head.thresholds:
                 threshold = _threshold(
                     head, metric, head.thresholds[metric], with_baseline and not intervals
                 )
                 if threshold.ByteSize():
-                    metric_config.threshold.CopyFrom(threshold)
+                    metric_config.per_slice_thresholds.add(
+                        slicing_specs=[tfma.SlicingSpec()]
+                        + [tfma.SlicingSpec(feature_keys=columns) for columns in spec.slices],
+                        threshold=threshold,
+                    )
             metrics.append(metric_config)
+        if spec.slices and any(head.needs_both_classes(m) for m in head.metrics):
+            metrics.append(tfma.MetricConfig(class_name="MeanLabel"))
         output_names = [] if single else [head.output]
         metrics_specs.append(tfma.MetricsSpec(output_names=output_names, metrics=metrics))
     options = tfma.Options()
@@ -99,7 +113,8 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
         options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.JACKKNIFE
     return tfma.EvalConfig(
         model_specs=model_specs,
-        slicing_specs=[tfma.SlicingSpec()],
+        slicing_specs=[tfma.SlicingSpec()]
+        + [tfma.SlicingSpec(feature_keys=columns) for columns in spec.slices],
         metrics_specs=metrics_specs,
         options=options,
     )

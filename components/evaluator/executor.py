@@ -22,12 +22,15 @@ from components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_con
 from components.evaluator.gates import EvaluationSpec
 from components.evaluator.release import plan
 from components.evaluator.results import (
+    OVERALL,
+    SliceResults,
     by_output,
-    read_changes,
+    model_outputs,
     read_failures,
-    read_metrics,
+    read_results,
     run_tfma,
 )
+from components.evaluator.slices import check_slices
 from components.evaluator.verdicts import verdicts
 from trainer_module.parts import read_parts
 
@@ -110,17 +113,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
         files = sorted(fileio.glob(pattern))
         degenerate = degenerate_heads(model_path, files, gates.heads)
-        metrics = read_metrics(evaluation.uri)
-        # With one model, TFMA leaves the model name out of the metric keys.
-        candidate = metrics.get(CANDIDATE) or metrics.get("", {})
+        results = read_results(evaluation.uri)
+        overall = results.get(OVERALL, SliceResults())
         head_verdicts = verdicts(
             gates,
-            by_output(candidate, gates),
+            model_outputs(overall, CANDIDATE, gates),
             by_output(read_failures(evaluation.uri), gates),
-            by_output(metrics.get(BASELINE, {}), gates) if compared is not None else None,
+            model_outputs(overall, BASELINE, gates) if compared is not None else None,
             served_version,
             degenerate,
-            by_output(read_changes(evaluation.uri), gates) if compared is not None else None,
+            by_output(overall.changes, gates) if compared is not None else None,
+            check_slices(gates, results, served_version),
         )
         if compared is not None:
             holdout.judge(

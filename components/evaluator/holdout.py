@@ -23,7 +23,7 @@ from tfx.utils import io_utils
 from components import serving
 from components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_config
 from components.evaluator.gates import EvaluationSpec
-from components.evaluator.results import by_output, read_changes, read_metrics, run_tfma
+from components.evaluator.results import OVERALL, SliceResults, by_output, read_results, run_tfma
 from components.evaluator.verdicts import FAIL, add_holdout_checks
 
 EVAL_SPLIT_DIR = "Split-eval"
@@ -64,7 +64,8 @@ def judge(
     for index, (uri, heads) in enumerate(sorted(groups.items())):
         if uri.rstrip("/") == current_examples.rstrip("/"):
             continue  # the same examples as the main evaluation
-        part = spec.model_copy(update={"heads": [spec.head(h) for h in heads]})
+        # The holdout judges the change bounds on the whole split, not per slice.
+        part = spec.model_copy(update={"heads": [spec.head(h) for h in heads], "slices": []})
         eval_config = build_eval_config(part, with_baseline=True)
         models = [
             tfma.default_eval_shared_model(
@@ -89,10 +90,10 @@ def judge(
                     f"{uri}: {first}",
                 )
             continue
-        metrics = read_metrics(output)
-        candidate = by_output(metrics.get(CANDIDATE, {}), part)
-        baseline = by_output(metrics.get(BASELINE, {}), part)
-        changes = by_output(read_changes(output), part)
+        overall = read_results(output).get(OVERALL, SliceResults())
+        candidate = by_output(overall.metrics.get(CANDIDATE, {}), part)
+        baseline = by_output(overall.metrics.get(BASELINE, {}), part)
+        changes = by_output(overall.changes, part)
         for head in part.heads:
             add_holdout_checks(
                 head_verdicts[head.name],

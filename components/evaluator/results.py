@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import apache_beam as beam
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.constants import TRANSFORMED_FEATURES_KEY
 from tfx_bsl.public import tfxio
 
-from components.evaluator.eval_config import is_single_output
+from components.evaluator.eval_config import CANDIDATE, is_single_output
 from components.evaluator.gates import EvaluationSpec
-from components.evaluator.verdicts import Change
+from components.evaluator.verdicts import Estimate
 
 
 def _value(metric_value) -> float:
@@ -19,41 +24,59 @@ def _value(metric_value) -> float:
     return float("nan")
 
 
-def read_metrics(output_path: str) -> dict[str, dict[str, dict[str, float]]]:
-    """Overall-slice metrics by model name, model output name, metric name."""
-    result: dict[str, dict[str, dict[str, float]]] = {}
-    for metrics_for_slice in tfma.load_metrics(output_path):
-        if metrics_for_slice.slice_key.single_slice_keys:
-            continue
-        for item in metrics_for_slice.metric_keys_and_values:
-            key = item.key
-            if key.HasField("sub_key") or key.is_diff:
-                continue
-            by_output = result.setdefault(key.model_name, {})
-            by_output.setdefault(key.output_name, {})[key.name] = _value(item.value)
-    return result
+# A slice: (column, value) pairs, () for the whole split.
+SliceKey = tuple[tuple[str, Any], ...]
+OVERALL: SliceKey = ()
 
 
-def read_changes(output_path: str) -> dict[str, dict[str, Change]]:
-    """Diff metrics (candidate - baseline, overall slice) by output and metric
-    name, with their confidence interval's standard error when TFMA gave one."""
-    result: dict[str, dict[str, Change]] = {}
+@dataclasses.dataclass
+class SliceResults:
+    """One slice's metrics by model name, output name and metric name; its
+    diffs (candidate - baseline) by output and metric name; and, where TFMA
+    computed intervals, each metric with its standard error (`estimates`,
+    keyed as `metrics`; the diffs carry theirs)."""
+
+    metrics: dict[str, dict[str, dict[str, float]]] = dataclasses.field(default_factory=dict)
+    changes: dict[str, dict[str, Estimate]] = dataclasses.field(default_factory=dict)
+    estimates: dict[str, dict[str, dict[str, Estimate]]] = dataclasses.field(default_factory=dict)
+
+
+def slice_key(proto) -> SliceKey:
+    """TFMA's slice key as (column, value) pairs; byte strings decoded."""
+    pairs = []
+    for single in proto.single_slice_keys:
+        value = getattr(single, single.WhichOneof("kind"))
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        pairs.append((single.column, value))
+    return tuple(pairs)
+
+
+def read_results(output_path: str) -> dict[SliceKey, SliceResults]:
+    """Every slice's metrics and diffs, from TFMA's output at `output_path`."""
+    result: dict[SliceKey, SliceResults] = {}
     for metrics_for_slice in tfma.load_metrics(output_path):
-        if metrics_for_slice.slice_key.single_slice_keys:
-            continue
+        found = result.setdefault(slice_key(metrics_for_slice.slice_key), SliceResults())
         for item in metrics_for_slice.metric_keys_and_values:
             key = item.key
-            if key.HasField("sub_key") or not key.is_diff:
+            if key.HasField("sub_key"):
                 continue
-            change = Change(_value(item.value))
+            estimate = Estimate(_value(item.value))
             if item.HasField("confidence_interval"):
                 interval = item.confidence_interval
-                change = Change(
-                    change.diff,
+                estimate = Estimate(
+                    estimate.value,
                     _value(interval.standard_error),
                     interval.degrees_of_freedom.value or None,
                 )
-            result.setdefault(key.output_name, {})[key.name] = change
+            if key.is_diff:
+                found.changes.setdefault(key.output_name, {})[key.name] = estimate
+                continue
+            by_output = found.metrics.setdefault(key.model_name, {})
+            by_output.setdefault(key.output_name, {})[key.name] = estimate.value
+            if estimate.std_error is not None:
+                by_model = found.estimates.setdefault(key.model_name, {})
+                by_model.setdefault(key.output_name, {})[key.name] = estimate
     return result
 
 
@@ -64,14 +87,54 @@ def by_output(values: dict, evaluation: EvaluationSpec) -> dict:
     return values
 
 
+def model_outputs(
+    found: SliceResults, model: str, evaluation: EvaluationSpec, estimates: bool = False
+) -> dict[str, dict[str, Any]]:
+    """One model's metrics on one slice by head output (their estimates with
+    standard errors, with `estimates`). With one model, TFMA leaves the
+    model name out of the metric keys."""
+    table = found.estimates if estimates else found.metrics
+    values = table.get(model)
+    if values is None and model == CANDIDATE:
+        values = table.get("")
+    return by_output(values or {}, evaluation)
+
+
 def read_failures(output_path: str) -> dict[str, set[str]]:
     """Failed metric names by model output name (overall slice)."""
     result: dict[str, set[str]] = {}
     validation = tfma.load_validation_result(output_path)
     for per_slice in validation.metric_validations_per_slice:
+        if per_slice.slice_key.single_slice_keys:
+            continue
         for failure in per_slice.failures:
             result.setdefault(failure.metric_key.output_name, set()).add(failure.metric_key.name)
     return result
+
+
+@beam.ptransform_fn
+def _without_transformed_features(extracts: beam.PCollection) -> beam.PCollection:
+    return extracts | "Drop" >> beam.Map(
+        lambda extract: {k: v for k, v in extract.items() if k != TRANSFORMED_FEATURES_KEY}
+    )
+
+
+def extractors(models: list, eval_config: tfma.EvalConfig) -> list:
+    """TFMA's default extractors, with the transform's outputs dropped once
+    labels, weights and predictions are extracted: TFMA slices on a
+    transformed feature before a raw column of the same name, and ours keep
+    the raw names (payment_type would slice by vocabulary index, differently
+    for two models with different vocabularies). Slices are then raw values.
+    """
+    found = tfma.default_extractors(
+        eval_shared_model=models if len(models) > 1 else models[0], eval_config=eval_config
+    )
+    unbatch = tfma.extractors.UnbatchExtractor().stage_name
+    at = next(i for i, e in enumerate(found) if e.stage_name == unbatch)
+    drop = tfma.extractors.Extractor(
+        stage_name="DropTransformedFeatures", ptransform=_without_transformed_features()
+    )
+    return found[:at] + [drop] + found[at:]
 
 
 def run_tfma(
@@ -87,6 +150,7 @@ def run_tfma(
         >> tfma.ExtractEvaluateAndWriteResults(
             eval_shared_model=models if len(models) > 1 else models[0],
             eval_config=eval_config,
+            extractors=extractors(models, eval_config),
             output_path=output_path,
         )
     )

@@ -8,34 +8,48 @@ from typing import Any
 
 from scipy import stats
 
-from components.evaluator.gates import EvaluationSpec, HeadGates, Threshold
+from components.evaluator.gates import Bounds, EvaluationSpec, HeadGates
 
 PASS = "pass"
 FAIL = "fail"
 
 
 @dataclasses.dataclass(frozen=True)
-class Change:
-    """TFMA's diff of one metric (candidate - served) and its paired jackknife
-    standard error (None: no interval was computed)."""
+class Estimate:
+    """A metric's value, or a diff of one metric (candidate - served), with
+    TFMA's jackknife standard error (paired for a diff; None: no interval
+    was computed)."""
 
-    diff: float
+    value: float
     std_error: float | None = None
     degrees_of_freedom: int | None = None
 
     def interval(self, confidence: float | None) -> tuple[float, float] | None:
-        """The two-sided interval of the diff at `confidence`, if there is one."""
-        if confidence is None or not self.std_error or not self.degrees_of_freedom:
+        """The two-sided interval at `confidence`, if there is one."""
+        if confidence is None or self.std_error is None or not self.degrees_of_freedom:
+            return None
+        if math.isnan(self.std_error):
             return None
         half = float(stats.t.ppf((1 + confidence) / 2, self.degrees_of_freedom)) * self.std_error
-        return self.diff - half, self.diff + half
+        return self.value - half, self.value + half
+
+
+@dataclasses.dataclass
+class SliceChecks:
+    """One head's checks on the slices of the configured slicings (slices.py):
+    failing and passing reasons, and per slicing the slices kept for the
+    summary with an `others` count."""
+
+    failures: list[str] = dataclasses.field(default_factory=list)
+    passes: list[str] = dataclasses.field(default_factory=list)
+    slicings: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _bounds_text(bound: Threshold) -> str:
+def _bounds_text(bound: Bounds) -> str:
     sides = []
     if bound.lower is not None:
         sides.append(f">= {_fmt(bound.lower)}")
@@ -44,26 +58,44 @@ def _bounds_text(bound: Threshold) -> str:
     return " and ".join(sides)
 
 
-def _absolute(
-    head: HeadGates, metric: str, value: float, bound: Threshold
-) -> tuple[bool, str] | None:
-    if bound.lower is None and bound.upper is None:
-        return None
-    if bound.lower is not None and value < bound.lower:
-        return False, f"{head.name}: {metric} {_fmt(value)} < threshold {_fmt(bound.lower)}"
-    if bound.upper is not None and value > bound.upper:
-        return False, f"{head.name}: {metric} {_fmt(value)} > threshold {_fmt(bound.upper)}"
-    return True, f"{head.name}: {metric} {_fmt(value)} {_bounds_text(bound)}"
-
-
-def _change(
+def absolute_check(
     head: HeadGates,
     metric: str,
     value: float,
-    bound: Threshold,
+    bound: Bounds,
+    where: str = "",
+    interval: tuple[float, float] | None = None,
+    confidence: float | None = None,
+) -> tuple[bool, str] | None:
+    """The lower / upper bounds (`where`: which examples, in the reason's
+    subject). With the value's interval (at `confidence`), a bound is
+    refused only when the whole interval is beyond it."""
+    if bound.lower is None and bound.upper is None:
+        return None
+    subject = f"{head.name}{where}: {metric} {_fmt(value)}"
+    if interval is not None:
+        low, high = interval
+        subject += f" ({100 * confidence:g}% CI {_fmt(low)}..{_fmt(high)})"
+    else:
+        low = high = value
+    unsure = "its interval reaches the threshold: not refused"
+    if bound.lower is not None and value < bound.lower:
+        text = f"{subject} < threshold {_fmt(bound.lower)}"
+        return (False, text) if high < bound.lower else (True, f"{text}; {unsure}")
+    if bound.upper is not None and value > bound.upper:
+        text = f"{subject} > threshold {_fmt(bound.upper)}"
+        return (False, text) if low > bound.upper else (True, f"{text}; {unsure}")
+    return True, f"{subject} {_bounds_text(bound)}"
+
+
+def change_check(
+    head: HeadGates,
+    metric: str,
+    value: float,
+    bound: Bounds,
     served: float | None,
     version: Any,
-    change: Change | None,
+    change: Estimate | None,
     confidence: float | None,
     where: str = "",
 ) -> tuple[bool, str] | None:
@@ -74,7 +106,7 @@ def _change(
     if not bound.has_change:
         return None
     if served is None or math.isnan(served):
-        return True, f"{head.name}: {metric}: no served model to compare with"
+        return True, f"{head.name}{where}: {metric}: no served model to compare with"
     higher = head.higher_is_better(metric)
     worse_by = (served - value) if higher else (value - served)
     allowed = []
@@ -107,8 +139,9 @@ def head_verdict(
     served_metrics: dict[str, float] | None = None,
     served_version: Any = None,
     degenerate: str | None = None,
-    changes: dict[str, Change] | None = None,
+    changes: dict[str, Estimate] | None = None,
     confidence: float | None = None,
+    slices: SliceChecks | None = None,
 ) -> dict[str, Any]:
     """The verdict of one head.
 
@@ -122,13 +155,19 @@ def head_verdict(
         they are: the head fails whatever its thresholds say.
       changes: metric name -> TFMA's diff with the served model and its
         interval; confidence: the interval's level (None: point estimates).
+      slices: the head's checks on the slices (slices.py), if any.
 
     Returns:
-      {"metrics", "thresholds", "verdict", "reasons", "served", "degenerate"};
-      failing reasons come first.
+      {"metrics", "thresholds", "verdict", "reasons", "served", "degenerate",
+      "slices"}; failing reasons come first (the whole split's, then the
+      slices').
     """
+    slices = slices or SliceChecks()
+    metrics = {m: metrics[m] for m in head.metrics if m in metrics}
     failures, passes = ([degenerate] if degenerate else []), []
     for metric, bound in sorted(head.thresholds.items()):
+        if not bound.has_bound:
+            continue  # bounds on slices only
         value = metrics.get(metric)
         if value is None or math.isnan(value):
             failures.append(f"{head.name}: {metric} was not computed")
@@ -137,8 +176,8 @@ def head_verdict(
         checks = [
             check
             for check in (
-                _absolute(head, metric, value, bound),
-                _change(
+                absolute_check(head, metric, value, bound),
+                change_check(
                     head,
                     metric,
                     value,
@@ -157,10 +196,13 @@ def head_verdict(
             failures.append(f"{head.name}: {metric} {_fmt(value)} failed TFMA validation")
     if not head.thresholds:
         passes.append(f"{head.name}: no thresholds set")
+    failures += slices.failures
+    passes += slices.passes
     return {
         "metrics": dict(sorted(metrics.items())),
         "thresholds": {
-            k: v.model_dump(exclude_none=True) for k, v in sorted(head.thresholds.items())
+            k: v.model_dump(exclude_none=True, exclude=None if v.per_slice else {"per_slice"})
+            for k, v in sorted(head.thresholds.items())
         },
         "verdict": FAIL if failures else PASS,
         "reasons": failures + passes,
@@ -168,6 +210,7 @@ def head_verdict(
         if served_metrics is None
         else {"version": served_version, "metrics": dict(sorted(served_metrics.items()))},
         "degenerate": degenerate,
+        "slices": slices.slicings,
     }
 
 
@@ -178,7 +221,8 @@ def verdicts(
     served_by_output: dict[str, dict[str, float]] | None = None,
     served_version: Any = None,
     degenerate: dict[str, str] | None = None,
-    changes_by_output: dict[str, dict[str, Change]] | None = None,
+    changes_by_output: dict[str, dict[str, Estimate]] | None = None,
+    slices: dict[str, SliceChecks] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every head's verdict; outputs are the model outputs TFMA evaluated."""
     result = {}
@@ -193,6 +237,7 @@ def verdicts(
             (degenerate or {}).get(head.name),
             (changes_by_output or {}).get(head.output),
             spec.confidence,
+            (slices or {}).get(head.name),
         )
     return result
 
@@ -202,7 +247,7 @@ def add_holdout_checks(
     head: HeadGates,
     metrics: dict[str, float],
     served_metrics: dict[str, float],
-    changes: dict[str, Change],
+    changes: dict[str, Estimate],
     served_version: Any,
     confidence: float | None,
 ) -> None:
@@ -213,7 +258,7 @@ def add_holdout_checks(
         value, served = metrics.get(metric), served_metrics.get(metric)
         if not bound.has_change or value is None or served is None:
             continue
-        ok, text = _change(
+        ok, text = change_check(
             head,
             metric,
             value,
