@@ -153,7 +153,7 @@ def _check_slicing(
         if slicing_name(bound.slicing) == name
     ]
     entries, failing_metrics = [], set()
-    failures: dict[int, list[str]] = {}
+    failures: dict[str, list[str]] = {}  # slice -> its failing reasons
     for key in _slices_of(results, columns):
         entry = _entry(results[key], key, columns, head, spec)
         changes = by_output(results[key].changes, spec).get(head.output, {})
@@ -175,8 +175,8 @@ def _check_slicing(
                 failed.append(metric)
         entry["verdict"] = (FAIL if failed else PASS) if done else NOT_JUDGED
         entry["failed"] = failed
-        failures[id(entry)] = [t for ok, t in done if not ok]
-        entry["reasons"] = failures[id(entry)] + [t for ok, t in done if ok]
+        failures[entry["slice"]] = [t for ok, t in done if not ok]
+        entry["reasons"] = failures[entry["slice"]] + [t for ok, t in done if ok]
         failing_metrics.update(failed)
         entries.append(entry)
     kept = _kept(entries, head, spec.slices_kept)
@@ -184,7 +184,7 @@ def _check_slicing(
     kept["failing"] = sum(e["verdict"] == FAIL for e in entries)
     checks.slicings[name] = kept
     for entry in kept["slices"]:
-        checks.failures += failures[id(entry)]
+        checks.failures += failures[entry["slice"]]
     for metric, bound in gates:
         if metric not in failing_metrics:
             judged = sum(e["examples"] >= bound.min_examples for e in entries)

@@ -116,7 +116,7 @@ def change_check(
         allowed.append(bound.max_worse_relative * abs(served))
     limit = min(allowed)
     interval = change.interval(confidence) if change is not None else None
-    if interval is None:
+    if interval is None or interval[0] == interval[1]:  # no interval, or no spread at all
         worse_text = f"{'worse' if worse_by > 0 else 'not worse'} by {_fmt(abs(worse_by))}"
         ok = worse_by <= limit
     else:
