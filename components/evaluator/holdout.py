@@ -23,7 +23,14 @@ from tfx.utils import io_utils
 from components import serving
 from components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_config
 from components.evaluator.gates import EvaluationSpec
-from components.evaluator.results import OVERALL, SliceResults, by_output, read_results, run_tfma
+from components.evaluator.results import (
+    OVERALL,
+    SliceResults,
+    by_output,
+    model_outputs,
+    read_results,
+    run_tfma,
+)
 from components.evaluator.verdicts import FAIL, add_holdout_checks
 
 EVAL_SPLIT_DIR = "Split-eval"
@@ -91,8 +98,8 @@ def judge(
                 )
             continue
         overall = read_results(output).get(OVERALL, SliceResults())
-        candidate = by_output(overall.metrics.get(CANDIDATE, {}), part)
-        baseline = by_output(overall.metrics.get(BASELINE, {}), part)
+        candidate = model_outputs(overall, CANDIDATE, part)
+        baseline = model_outputs(overall, BASELINE, part)
         changes = by_output(overall.changes, part)
         for head in part.heads:
             add_holdout_checks(
