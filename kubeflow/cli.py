@@ -1,4 +1,4 @@
-"""The Kubeflow commands of `multihead`: `compile`, `submit`, `schedule`.
+"""The Kubeflow commands of `multihead`: `compile`, `submit`, `schedule`, `follow`.
 
 Handlers return 0 or raise a pipeline.errors type (bad config or option 2,
 host error 1); `pipeline.cli.main` maps them to exit codes.
@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 import tempfile
+
+import yaml
 
 from kubeflow.settings import DEFAULT_IMAGE, DEFAULT_PIPELINE_ROOT
 from pipeline.config_file import DEFAULT_CONFIG, load_config
@@ -74,16 +76,68 @@ def _package(args: argparse.Namespace, folder: str) -> tuple[str, str]:
     return path, config.name
 
 
+def _connection(args: argparse.Namespace):
+    """The connection and experiment from options, environment and settings."""
+    from kubeflow.client import DEFAULT_EXPERIMENT
+    from kubeflow.connection import load_settings, resolve
+
+    _, settings = load_settings(args.settings)
+    connection = resolve(
+        host=args.host,
+        namespace=args.namespace,
+        token_file=args.token_file,
+        cookie_file=args.cookie_file,
+        ca_cert=args.ca_cert,
+        settings=settings,
+    )
+    experiment = getattr(args, "experiment", None) or settings.get("experiment")
+    return connection, experiment or DEFAULT_EXPERIMENT
+
+
+def _where(connection) -> str:
+    namespace = f", namespace {connection.namespace}" if connection.namespace else ""
+    return f"{connection.host}{namespace}"
+
+
+def _follow(connection, run_id: str, args: argparse.Namespace, tasks=None) -> int:
+    from kubeflow.follow import Follower, parse_duration
+
+    timeout = parse_duration(args.timeout) if args.timeout else None
+    if args.poll <= 0:
+        raise UsageError(f"--poll must be more than 0 seconds, got {args.poll}")
+    Follower(
+        connection.kfp_client(), connection, run_id, timeout=timeout, poll=args.poll, tasks=tasks
+    ).run()
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from kubeflow import client
+    from kubeflow.follow import parse_duration, spec_tasks
 
     params = client.parse_params(args.param)
+    if args.timeout and not args.wait:
+        raise UsageError("--timeout bounds --wait; add --wait")
+    if args.timeout:
+        parse_duration(args.timeout)
+    connection, experiment = _connection(args)
     with tempfile.TemporaryDirectory() as folder:
         path, name = _package(args, folder)
-        done = client.submit(args.host, path, name, args.experiment, params)
-    print(f"started run {done.run_id} of {name} on {args.host}")
+        with open(path) as f:
+            tasks = spec_tasks(yaml.safe_load(f))
+        done = client.submit(connection, path, name, experiment, params)
+    print(f"started run {done.run_id} of {name} on {_where(done.connection)}")
     print(f"pipeline {done.pipeline_id}, version {done.version_id}")
-    return 0
+    if not args.wait:
+        return 0
+    return _follow(done.connection, done.run_id, args, tasks)
+
+
+def cmd_follow(args: argparse.Namespace) -> int:
+    from kubeflow.client import check_host
+
+    connection, _ = _connection(args)
+    return _follow(check_host(connection), args.run_id, args)
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -91,12 +145,13 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     params = client.parse_params(args.param)
     client.validate_cron(args.cron)
+    connection, experiment = _connection(args)
     with tempfile.TemporaryDirectory() as folder:
         path, name = _package(args, folder)
         done = client.schedule(
-            args.host, path, name, args.cron, args.experiment, params, args.max_concurrency
+            connection, path, name, args.cron, experiment, params, args.max_concurrency
         )
-    print(f"scheduled {name} on {args.host} with cron {args.cron!r}")
+    print(f"scheduled {name} on {_where(done.connection)} with cron {args.cron!r}")
     print(
         f"recurring run {done.recurring_run_id}, "
         f"max concurrency {args.max_concurrency}, caching off"
@@ -104,11 +159,41 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-def _host_options(command: argparse.ArgumentParser) -> None:
+def _connection_options(command: argparse.ArgumentParser) -> None:
+    from kubeflow.connection import DEFAULT_SETTINGS, SETTINGS_ENV, TOKEN_PATH_ENV
+
     command.add_argument(
-        "--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080"
+        "--host", help="KFP API endpoint, e.g. https://kubeflow.example.com/pipeline"
     )
-    command.add_argument("--experiment", default="tfx-multihead", help="KFP experiment name")
+    command.add_argument("--namespace", help="profile namespace on multi-user Kubeflow")
+    command.add_argument(
+        "--token-file",
+        help=f"file holding a bearer token (default: ${TOKEN_PATH_ENV}, as the kfp SDK)",
+    )
+    command.add_argument(
+        "--cookie-file", help="file holding a session cookie, e.g. authservice_session=..."
+    )
+    command.add_argument("--ca-cert", help="PEM file of the CA that signed the host's certificate")
+    command.add_argument(
+        "--settings",
+        help=f"YAML of the keys above (default: ${SETTINGS_ENV} or {DEFAULT_SETTINGS})",
+    )
+
+
+def _follow_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--timeout", help="stop following after this long (600, 45m, 2h); the run goes on"
+    )
+    command.add_argument(
+        "--poll", type=float, default=10.0, help="seconds between looks at the run (default 10)"
+    )
+
+
+def _host_options(command: argparse.ArgumentParser) -> None:
+    _connection_options(command)
+    command.add_argument(
+        "--experiment", help="KFP experiment (default: the settings file's, else tfx-multihead)"
+    )
     command.add_argument(
         "--param",
         action="append",
@@ -124,7 +209,7 @@ def _host_options(command: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Adds compile, submit and schedule to the `multihead` parser."""
+    """Adds compile, submit, follow and schedule to the `multihead` parser."""
     comp = sub.add_parser("compile", help="compile for Kubeflow Pipelines (YAML) or Vertex (JSON)")
     comp.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config")
     comp.add_argument("--output", help="output file (default: <pipeline name>.<format>)")
@@ -141,7 +226,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     submit = sub.add_parser("submit", help="upload the pipeline to Kubeflow and start a run")
     _host_options(submit)
+    submit.add_argument(
+        "--wait", action="store_true", help="follow the run to its end; exit 0 only if it succeeded"
+    )
+    _follow_options(submit)
     submit.set_defaults(func=cmd_submit)
+    follow = sub.add_parser("follow", help="follow a Kubeflow run to its end")
+    follow.add_argument("run_id", help="the run's id (printed by submit)")
+    _connection_options(follow)
+    _follow_options(follow)
+    follow.set_defaults(func=cmd_follow)
     sched = sub.add_parser("schedule", help="upload the pipeline and create a recurring run")
     _host_options(sched)
     sched.add_argument(

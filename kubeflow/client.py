@@ -7,12 +7,14 @@ import datetime
 import json
 import os
 import re
+import ssl
 import tempfile
 import urllib.error
 import urllib.request
 
 import yaml
 
+from kubeflow.connection import TOKEN_PATH_ENV, Connection, pod_namespace
 from pipeline.errors import HostError, UsageError
 
 HEALTHZ_PATH = "/apis/v2beta1/healthz"
@@ -27,6 +29,10 @@ class KubeflowError(HostError):
     """Kubeflow Pipelines could not be reached or refused the request."""
 
 
+class HostUnreachable(KubeflowError):
+    """No answer from the host at all (network), as opposed to a refusal."""
+
+
 @dataclasses.dataclass
 class Submitted:
     pipeline_id: str
@@ -34,6 +40,7 @@ class Submitted:
     experiment_id: str
     run_id: str | None = None
     recurring_run_id: str | None = None
+    connection: Connection | None = None  # as settled by the host (namespace)
 
 
 def validate_cron(expression: str) -> str:
@@ -73,30 +80,110 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def check_host(host: str, timeout: float = 10.0) -> None:
-    """One quick request to the healthz endpoint, so failures say what is wrong."""
-    url = host.rstrip("/") + HEALTHZ_PATH
+def refused(connection: Connection, what: str, status: int, reason: str, detail: str) -> str:
+    """One line for a refusing host: the status, and which credential to pass."""
+    host = connection.host
+    head = f"{what}: {host} answered {status} {reason}"
+    if status == 401:
+        if connection.token_file or connection.cookie_file:
+            return (
+                f"{head}: {connection.credential()} was not accepted (expired, or for "
+                "another audience?); pass a current one with --token-file or --cookie-file"
+            )
+        return (
+            f"{head}: no credential was sent; pass a token with --token-file FILE "
+            f"(or set {TOKEN_PATH_ENV}), or a session cookie with --cookie-file FILE"
+        )
+    if status == 403:
+        if connection.namespace:
+            return f"{head} for namespace {connection.namespace!r}: {detail}"
+        return (
+            f"{head}: {detail}; {connection.credential()} may not do this: on multi-user "
+            "Kubeflow pass --namespace with a profile namespace you may use"
+        )
+    return f"{head}: {detail}"
+
+
+def untrusted(connection: Connection, reason: object) -> str:
+    """One line for a TLS certificate the client does not trust."""
+    why = getattr(reason, "verify_message", None) or str(reason)
+    if connection.ca_cert:
+        return (
+            f"cannot verify the TLS certificate of {connection.host} ({why}): it is not "
+            f"signed by --ca-cert {connection.ca_cert}; name the CA that signed it"
+        )
+    return (
+        f"cannot verify the TLS certificate of {connection.host} ({why}): pass the CA "
+        "that signed it with --ca-cert FILE (PEM)"
+    )
+
+
+def _is_tls_failure(error: BaseException) -> bool:
+    seen = error
+    for _ in range(4):
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = getattr(seen, "reason", None)
+        if seen is None:
+            return False
+    return False
+
+
+def check_host(connection: Connection, timeout: float = 10.0) -> Connection:
+    """One quick request to the healthz endpoint, so failures say what is wrong.
+
+    Returns the connection with its namespace settled: on a multi-user host
+    without --namespace, the namespace of the pod this runs in.
+
+    Raises:
+      KubeflowError: unreachable, refusing or untrusted host.
+      UsageError: a multi-user host and no namespace to work in.
+    """
+    url = connection.host + HEALTHZ_PATH
+    request = urllib.request.Request(url, headers=connection.headers())
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            response.read()
+        with urllib.request.urlopen(
+            request, timeout=timeout, context=connection.ssl_context()
+        ) as response:
+            body = response.read()
     except urllib.error.HTTPError as error:
-        body = error.read().decode(errors="replace")[:300]
+        detail = error.read().decode(errors="replace")[:300]
+        try:
+            detail = json.loads(detail).get("message", detail)
+        except (ValueError, AttributeError):
+            pass
         raise KubeflowError(
-            f"Kubeflow Pipelines at {host} answered {error.code} {error.reason}: {body}"
+            refused(connection, "Kubeflow Pipelines", error.code, error.reason, detail)
         ) from None
     except (urllib.error.URLError, OSError) as error:
+        if _is_tls_failure(error):
+            raise KubeflowError(untrusted(connection, getattr(error, "reason", error))) from None
         reason = getattr(error, "reason", error)
-        raise KubeflowError(f"cannot reach Kubeflow Pipelines at {host}: {reason}") from None
+        raise HostUnreachable(
+            f"cannot reach Kubeflow Pipelines at {connection.host}: {reason}"
+        ) from None
+    try:
+        multi_user = bool(json.loads(body).get("multi_user"))
+    except (ValueError, AttributeError):
+        multi_user = False
+    if multi_user and not connection.namespace:
+        namespace = pod_namespace()
+        if namespace is None:
+            raise UsageError(
+                f"{connection.host} is a multi-user Kubeflow: pass --namespace with your "
+                "profile's namespace (or set namespace in the settings file)"
+            )
+        connection = dataclasses.replace(connection, namespace=namespace)
+    return connection
 
 
-def _client(host: str):
-    import kfp
+def connect(connection: Connection):
+    """Checks the host, then returns (the settled connection, a kfp.Client)."""
+    connection = check_host(connection)
+    return connection, connection.kfp_client()
 
-    check_host(host)
-    return kfp.Client(host=host)
 
-
-def _call(host: str, what: str, function, *args, **kwargs):
+def call(connection: Connection, what: str, function, *args, **kwargs):
     """Runs a kfp client call, turning API and network errors into KubeflowError."""
     from kfp_server_api.exceptions import ApiException
     from urllib3.exceptions import HTTPError as Urllib3Error
@@ -110,10 +197,12 @@ def _call(host: str, what: str, function, *args, **kwargs):
         except (ValueError, AttributeError):
             pass
         raise KubeflowError(
-            f"{what} failed: {host} answered {error.status} {error.reason}: {detail}"
+            refused(connection, f"{what} failed", error.status, error.reason, detail)
         ) from None
     except Urllib3Error as error:
-        raise KubeflowError(f"{what} failed: cannot reach {host}: {error}") from None
+        if _is_tls_failure(error):
+            raise KubeflowError(untrusted(connection, getattr(error, "reason", error))) from None
+        raise HostUnreachable(f"{what} failed: cannot reach {connection.host}: {error}") from None
 
 
 def without_cache(package: str, output: str) -> None:
@@ -133,16 +222,40 @@ def without_cache(package: str, output: str) -> None:
         yaml.safe_dump(json_format.MessageToDict(spec), f, sort_keys=True)
 
 
-def upload(client, host: str, package: str, name: str) -> tuple[str, str]:
+def _pipeline_id(client, connection: Connection, name: str) -> str | None:
+    """The id of the pipeline called `name` (in the namespace, when there is one)."""
+    predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": name}
+    found = call(
+        connection,
+        "looking up the pipeline",
+        client.list_pipelines,
+        filter=json.dumps({"predicates": [predicate]}),
+        namespace=connection.namespace,
+    )
+    pipelines = found.pipelines or []
+    if len(pipelines) > 1:
+        raise KubeflowError(
+            f"{connection.host} has {len(pipelines)} pipelines called {name!r}; "
+            "the name must be unique: delete the extra ones or rename the pipeline"
+        )
+    return pipelines[0].pipeline_id if pipelines else None
+
+
+def upload(client, connection: Connection, package: str, name: str) -> tuple[str, str]:
     """Uploads `package` as a new version of pipeline `name`; returns (pipeline, version) ids."""
-    pipeline_id = _call(host, "looking up the pipeline", client.get_pipeline_id, name)
+    pipeline_id = _pipeline_id(client, connection, name)
     if pipeline_id is None:
-        pipeline = _call(
-            host, "uploading the pipeline", client.upload_pipeline, package, pipeline_name=name
+        pipeline = call(
+            connection,
+            "uploading the pipeline",
+            client.upload_pipeline,
+            package,
+            pipeline_name=name,
+            namespace=connection.namespace,
         )
         pipeline_id = pipeline.pipeline_id
-        versions = _call(
-            host,
+        versions = call(
+            connection,
             "listing pipeline versions",
             client.list_pipeline_versions,
             pipeline_id,
@@ -152,8 +265,8 @@ def upload(client, host: str, package: str, name: str) -> tuple[str, str]:
         version_id = versions.pipeline_versions[0].pipeline_version_id
     else:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        version = _call(
-            host,
+        version = call(
+            connection,
             "uploading a pipeline version",
             client.upload_pipeline_version,
             package,
@@ -164,27 +277,31 @@ def upload(client, host: str, package: str, name: str) -> tuple[str, str]:
     return pipeline_id, version_id
 
 
-def _experiment_id(client, host: str, experiment: str) -> str:
-    result = _call(
-        host, f"getting experiment {experiment!r}", client.create_experiment, name=experiment
+def _experiment_id(client, connection: Connection, experiment: str) -> str:
+    result = call(
+        connection,
+        f"getting experiment {experiment!r}",
+        client.create_experiment,
+        name=experiment,
+        namespace=connection.namespace,
     )
     return result.experiment_id
 
 
 def submit(
-    host: str,
+    connection: Connection,
     package: str,
     name: str,
     experiment: str = DEFAULT_EXPERIMENT,
     params: dict | None = None,
 ) -> Submitted:
     """Uploads the compiled pipeline and starts one run."""
-    client = _client(host)
-    pipeline_id, version_id = upload(client, host, package, name)
-    experiment_id = _experiment_id(client, host, experiment)
+    connection, client = connect(connection)
+    pipeline_id, version_id = upload(client, connection, package, name)
+    experiment_id = _experiment_id(client, connection, experiment)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    run = _call(
-        host,
+    run = call(
+        connection,
         "starting the run",
         client.run_pipeline,
         experiment_id=experiment_id,
@@ -193,11 +310,13 @@ def submit(
         version_id=version_id,
         params=params or {},
     )
-    return Submitted(pipeline_id, version_id, experiment_id, run_id=run.run_id)
+    return Submitted(
+        pipeline_id, version_id, experiment_id, run_id=run.run_id, connection=connection
+    )
 
 
 def schedule(
-    host: str,
+    connection: Connection,
     package: str,
     name: str,
     cron: str,
@@ -213,14 +332,14 @@ def schedule(
     validate_cron(cron)
     if max_concurrency < 1:
         raise UsageError(f"--max-concurrency must be at least 1, got {max_concurrency}")
-    client = _client(host)
+    connection, client = connect(connection)
     with tempfile.TemporaryDirectory() as folder:
         uncached = os.path.join(folder, os.path.basename(package))
         without_cache(package, uncached)
-        pipeline_id, version_id = upload(client, host, uncached, name)
-    experiment_id = _experiment_id(client, host, experiment)
-    recurring = _call(
-        host,
+        pipeline_id, version_id = upload(client, connection, uncached, name)
+    experiment_id = _experiment_id(client, connection, experiment)
+    recurring = call(
+        connection,
         "creating the recurring run",
         client.create_recurring_run,
         experiment_id=experiment_id,
@@ -232,5 +351,9 @@ def schedule(
         params=params or {},
     )
     return Submitted(
-        pipeline_id, version_id, experiment_id, recurring_run_id=recurring.recurring_run_id
+        pipeline_id,
+        version_id,
+        experiment_id,
+        recurring_run_id=recurring.recurring_run_id,
+        connection=connection,
     )

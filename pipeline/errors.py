@@ -1,8 +1,10 @@
 """What a `multihead` command can fail with, each error type with its exit code.
 
 Handlers raise these; `pipeline.cli.main` prints the message and returns the
-code, in one place. Exit codes: 0 done (pushed or not), 1 a component or a
-Kubeflow host failed, 2 bad config or data, 3 another run holds the home.
+code, in one place. Exit codes: 0 done (pushed or not), 1 a component, a
+Kubeflow host or a followed Kubeflow run failed, 2 bad config or data, 3
+another run holds the home, 4 stopped following a Kubeflow run at its
+--timeout, 130 following stopped by Ctrl-C (the run itself goes on).
 """
 
 from __future__ import annotations
@@ -48,3 +50,21 @@ class HostError(CommandError, RuntimeError):
     """Kubeflow Pipelines could not be reached or refused the request."""
 
     exit_code = 1
+
+
+class RunFailed(HostError):
+    """A followed Kubeflow run ended in a state other than succeeded."""
+
+    exit_code = 1
+
+
+class FollowTimeout(CommandError):
+    """--timeout passed before the followed run ended; the run goes on."""
+
+    exit_code = 4
+
+
+class FollowStopped(CommandError):
+    """Ctrl-C stopped following a run; the run goes on."""
+
+    exit_code = 130

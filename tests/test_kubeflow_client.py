@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import yaml
 
 from kubeflow.compile import compile_pipeline
 from pipeline.cli import main
 from pipeline.config_file import load_config
-from tests.kfp_fake_server import FakeKfp
+from tests.kfp_fake_server import FakeKfp, free_port
 
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("pkg") / "taxi-multihead.yaml"
     return compile_pipeline(load_config(), str(path), data_root="gs://bucket/data")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_submit_uploads_then_runs_with_parameters(package, capsys):
