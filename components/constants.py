@@ -7,3 +7,5 @@ CONFIG_KEY = "config"
 # dotted paths, so without it a code change would not invalidate the cache.
 CODE_FINGERPRINT_KEY = "code_fingerprint"
 FLOAT_COLUMNS_KEY = "float_columns"  # in CsvExampleGen's custom_config: columns written as floats
+# In CsvExampleGen's custom_config: cell values read as missing (besides the empty cell).
+MISSING_VALUES_KEY = "missing_values"

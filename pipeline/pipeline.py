@@ -7,7 +7,7 @@ import pathlib
 
 from tfx import v1 as tfx
 
-from components.constants import CODE_FINGERPRINT_KEY, FLOAT_COLUMNS_KEY
+from components.constants import CODE_FINGERPRINT_KEY, FLOAT_COLUMNS_KEY, MISSING_VALUES_KEY
 from components.evaluator.component import MultiHeadEvaluator
 from components.example_gen.component import CsvExampleGen
 from components.pusher.component import MultiHeadPusher
@@ -69,7 +69,10 @@ def create_pipeline(
         input_config=tfx.proto.Input(
             splits=[tfx.proto.Input.Split(name="single_split", pattern=CSV_PATTERN)]
         ),
-        custom_config={FLOAT_COLUMNS_KEY: sorted(config.float_columns())},
+        custom_config={
+            FLOAT_COLUMNS_KEY: sorted(config.float_columns()),
+            MISSING_VALUES_KEY: list(config.missing_values),
+        },
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if config.schema_path:

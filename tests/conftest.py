@@ -84,6 +84,7 @@ def write_config(
     require: list[str] | None = None,
     slices: list[list[str]] | None = None,
     auc_per_slice: dict | None = None,
+    missing_values: list[str] | None = None,
 ) -> str:
     """The bundled taxi config with lenient thresholds, for end-to-end runs
     (`slices`: evaluation.slices; `auc_per_slice`: big_tipper's per-slice AUC bound)."""
@@ -107,6 +108,8 @@ def write_config(
         config["evaluation"]["require"] = require
     if slices is not None:
         config["evaluation"]["slices"] = slices
+    if missing_values is not None:
+        config["missing_values"] = missing_values
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
     return str(path)

@@ -123,3 +123,24 @@ def test_a_number_column_of_the_config_is_written_as_floats_in_every_span(tmp_pa
         assert example.features.feature["seconds"].WhichOneof("kind") == "float_list"
         assert example.features.feature["hour"].WhichOneof("kind") == "int64_list"
     assert kinds[0] == kinds[1] == {"miles": "float", "hour": "int", "seconds": "float"}
+
+
+def test_missing_value_tokens_are_empty_cells_in_every_column(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("miles,company,seconds\n1.5,Flash,60\nNA,N/A,NA\n2,?,N/A\n")
+    missing = ("NA", "N/A", "?")
+    types = executor.merge_column_types([executor.file_column_types(str(path), missing)])
+    assert types == {"miles": "float", "company": "string", "seconds": "int"}
+    rows = [
+        tf.train.Example.FromString(serialized).features.feature
+        for _, serialized in executor.encode_file(str(path), types, missing)
+    ]
+    assert rows[0]["miles"].float_list.value == [1.5]
+    assert rows[0]["company"].bytes_list.value == [b"Flash"]
+    assert list(rows[1]["miles"].float_list.value) == []
+    assert list(rows[1]["company"].bytes_list.value) == []
+    assert list(rows[1]["seconds"].int64_list.value) == []
+    assert list(rows[2]["company"].bytes_list.value) == []
+    assert rows[2]["miles"].float_list.value == [2.0]
+    # Without the tokens, the same file is text: what Transform refused.
+    assert executor.file_column_types(str(path))["miles"] == "string"

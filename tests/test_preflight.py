@@ -110,3 +110,84 @@ def test_a_slicing_column_missing_from_the_data_is_named(tmp_path):
     )
     company = evaluation.model_copy(update={"slices": [["company", "payment_type"]]})
     check_data(CONFIG.model_copy(update={"evaluation": company}), str(tmp_path))  # any CSV column
+
+
+def test_a_missing_value_token_in_a_numeric_column_is_named_with_the_config_line(tmp_path):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
+    rewrite_rows(path, lambda i, row: row.update(trip_miles="NA") if i == 4 else None)
+    with pytest.raises(DataError) as caught:
+        check_data(CONFIG, str(tmp_path))
+    assert str(caught.value) == (
+        f"{path}, line 6, column 'trip_miles': 'NA' is not a number, but the config reads "
+        "the column as feature 'trip_miles' (numeric); if it means a missing value, add to "
+        "the config: missing_values: ['NA']"
+    )
+    with_tokens = CONFIG.model_copy(update={"missing_values": ["NA"]})
+    assert check_data(with_tokens, str(tmp_path)) == [path]
+
+
+def test_a_word_in_a_regression_label_is_named_without_a_token_hint(tmp_path):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
+    rewrite_rows(path, lambda i, row: row.update(fare="twelve") if i == 0 else None)
+    with pytest.raises(DataError) as caught:
+        check_data(CONFIG, str(tmp_path))
+    assert str(caught.value) == (
+        f"{path}, line 2, column 'fare': 'twelve' is not a number, but the config reads the "
+        "column as the label of head 'fare' (regression); fix the cell or leave it empty"
+    )
+
+
+def test_a_token_counts_as_empty_when_a_column_has_no_value_at_all(tmp_path):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
+    rewrite_rows(path, lambda i, row: row.update(trip_seconds="null"))
+    with_tokens = CONFIG.model_copy(update={"missing_values": ["null"]})
+    with pytest.raises(DataError, match="column 'trip_seconds' .* has no value in any row"):
+        check_data(with_tokens, str(tmp_path))
+
+
+def _labelled(tmp_path, head: dict, cells: dict[int, str]) -> tuple[str, object]:
+    """A taxi CSV whose `tips` column is `head`'s label, set at the given rows."""
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=20)
+    rewrite_rows(path, lambda i, row: row.update(tips=cells.get(i, row["tips"])))
+    config = CONFIG.model_validate(
+        {**CONFIG.model_dump(by_alias=True), "heads": [{"name": "tipped", "label": "tips", **head}]}
+    )
+    return path, config
+
+
+def test_a_binary_label_must_be_0_or_1(tmp_path):
+    path, config = _labelled(tmp_path, {"task": "binary"}, {i: "0" for i in range(20)} | {7: "2"})
+    with pytest.raises(DataError) as caught:
+        check_data(config, str(tmp_path))
+    assert str(caught.value).startswith(
+        f"{path}, line 9, column 'tips': '2' is neither 0 nor 1, the values of the label of "
+        "head 'tipped' (binary)"
+    )
+
+
+def test_a_binary_label_with_a_third_value_names_the_other_two(tmp_path):
+    cells = {i: ("yes" if i % 2 else "no") for i in range(20)} | {11: "maybe"}
+    path, config = _labelled(tmp_path, {"task": "binary", "positive_class": "yes"}, cells)
+    with pytest.raises(DataError) as caught:
+        check_data(config, str(tmp_path))
+    assert str(caught.value).startswith(
+        f"{path}, line 13, column 'tips': 'maybe' is a third value of the label of head "
+        "'tipped' (binary), beside 'no' (line 2) and 'yes' (line 3)"
+    )
+
+
+def test_a_multiclass_label_outside_its_classes_is_named(tmp_path):
+    classes = {"task": "multiclass", "classes": ["low", "high"]}
+    cells = {i: "low" for i in range(20)} | {3: "N/A"}
+    path, config = _labelled(tmp_path, classes, cells)
+    with pytest.raises(DataError) as caught:
+        check_data(config, str(tmp_path))
+    assert str(caught.value) == (
+        f"{path}, line 5, column 'tips': 'N/A' is not one of the classes ['low', 'high'] of "
+        "the label of head 'tipped' (multiclass); add it to classes, fix the cell, or leave "
+        "it empty; if it means a missing value, add to the config: missing_values: ['N/A']"
+    )
+    numbered = {"task": "multiclass", "num_classes": 3}
+    path, config = _labelled(tmp_path, numbered, {i: "1" for i in range(20)} | {5: "3"})
+    with pytest.raises(DataError, match=r"line 7, column 'tips': '3' is not a class .* 0..2"):
+        check_data(config, str(tmp_path))

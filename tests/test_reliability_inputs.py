@@ -93,6 +93,8 @@ CONFIGS = [
     ("pipeline name Kubeflow refuses", _config(name="Taxi_Model"), "name: String should match"),
     ("clip quantile too large", _feature(0, clip_quantile=0.4), "features.0.clip_quantile"),
     ("no heads", _config(heads=[]), "heads: List should have at least 1 item"),
+    ("empty missing token", _config(missing_values=["NA", ""]), "missing value token ''"),
+    ("missing token twice", _config(missing_values=["NA", "NA"]), "missing_values repeats"),
 ]
 
 
@@ -165,6 +167,11 @@ DATA = [
         "label column with no value",
         lambda p: rewrite_rows(p, _cell("trip_seconds", "", row=None)),
         "column 'trip_seconds' (label of head 'trip_seconds') has no value in any row",
+    ),
+    (
+        "NA in a numeric column",
+        lambda p: rewrite_rows(p, _cell("trip_miles", "NA")),
+        "line 5, column 'trip_miles': 'NA' is not a number",
     ),
     (
         "feature column with no value",

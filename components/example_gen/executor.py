@@ -45,7 +45,7 @@ from tfx.types.artifact import Artifact
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
-from components.constants import FLOAT_COLUMNS_KEY
+from components.constants import FLOAT_COLUMNS_KEY, MISSING_VALUES_KEY
 
 # Types from narrowest to widest; a column takes the widest any block needs.
 UNKNOWN, INT, FLOAT, STRING = "unknown", "int", "float", "string"
@@ -74,13 +74,19 @@ def header(path: str) -> list[str]:
     return names
 
 
-def _blocks(path: str, names: list[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
-    """The file's rows after the header, a block at a time; '' is null."""
+def _blocks(
+    path: str,
+    names: list[str],
+    types: dict[str, pa.DataType],
+    missing: tuple[str, ...] = (),
+) -> Iterator[pa.RecordBatch]:
+    """The file's rows after the header, a block at a time; '' and the
+    `missing` tokens are null."""
     read = pa_csv.ReadOptions(column_names=names, skip_rows=1, block_size=BLOCK_BYTES)
     parse = pa_csv.ParseOptions(newlines_in_values=True)
     convert = pa_csv.ConvertOptions(
         column_types=types,
-        null_values=[""],
+        null_values=["", *missing],
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
@@ -113,12 +119,12 @@ def _narrowest(values: pa.Array) -> str:
     return STRING
 
 
-def file_column_types(path: str) -> dict[str, str]:
-    """Pass 1: each column's type over one file."""
+def file_column_types(path: str, missing: tuple[str, ...] = ()) -> dict[str, str]:
+    """Pass 1: each column's type over one file (`missing` tokens are null)."""
     names = header(path)
     result = dict.fromkeys(names, UNKNOWN)
     as_text = dict.fromkeys(names, pa.string())
-    for block in _blocks(path, names, as_text):
+    for block in _blocks(path, names, as_text, missing):
         for name, column in zip(names, block.columns, strict=True):
             if result[name] != STRING:
                 result[name] = max(result[name], _narrowest(column), key=_ORDER.index)
@@ -163,14 +169,16 @@ def _row_keys(block: pa.RecordBatch) -> list[bytes]:
     return joined.cast(pa.binary()).to_pylist()
 
 
-def encode_file(path: str, types: dict[str, str]) -> Iterator[tuple[bytes, bytes]]:
+def encode_file(
+    path: str, types: dict[str, str], missing: tuple[str, ...] = ()
+) -> Iterator[tuple[bytes, bytes]]:
     """Pass 2: (row key, serialized tf.Example) of the file's rows, a block
-    at a time."""
+    at a time; `missing` tokens are empty cells."""
     names = header(path)
     if set(names) != set(types):
         raise CsvFormatError(f"{path}: columns {names} differ from the split's {sorted(types)}")
     read_types = {n: _READ[types[n]] for n in names}
-    for block in _blocks(path, names, read_types):
+    for block in _blocks(path, names, read_types, missing):
         lists = [
             _as_lists(column, types[n]) for n, column in zip(names, block.columns, strict=True)
         ]
@@ -186,8 +194,10 @@ def CsvToKeyedExamples(  # noqa: N802 - Beam's convention for PTransform functio
     input_base: str,
     split_pattern: str,
     float_columns: frozenset[str] = frozenset(),
+    missing: tuple[str, ...] = (),
 ) -> beam.PCollection:
-    """(row key, serialized tf.Example) of every CSV file of the split."""
+    """(row key, serialized tf.Example) of every CSV file of the split;
+    cells holding a `missing` token are empty."""
     pattern = os.path.join(input_base, split_pattern)
     files = sorted(fileio.glob(pattern))
     if not files:
@@ -199,11 +209,15 @@ def CsvToKeyedExamples(  # noqa: N802 - Beam's convention for PTransform functio
     types = beam.pvalue.AsSingleton(
         pipeline
         | "TypeFiles" >> beam.Create(files)
-        | "ColumnTypes" >> beam.Map(file_column_types)
+        | "ColumnTypes" >> beam.Map(file_column_types, missing)
         | "AllFiles" >> beam.combiners.ToList()
         | "MergeTypes" >> beam.Map(merge_column_types, float_columns)
     )
-    return pipeline | "Files" >> beam.Create(files) | "Encode" >> beam.FlatMap(encode_file, types)
+    return (
+        pipeline
+        | "Files" >> beam.Create(files)
+        | "Encode" >> beam.FlatMap(encode_file, types, missing)
+    )
 
 
 @beam.ptransform_fn
@@ -214,16 +228,20 @@ def CsvToExamples(  # noqa: N802
 ) -> beam.PCollection:
     """Serialized tf.Examples of every CSV file matching the split pattern."""
     base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    floats = float_columns(exec_properties)
-    return pipeline | CsvToKeyedExamples(base, split_pattern, floats) | beam.Values()
+    floats, missing = read_options(exec_properties)
+    return pipeline | CsvToKeyedExamples(base, split_pattern, floats, missing) | beam.Values()
 
 
-def float_columns(exec_properties: dict[str, Any]) -> frozenset[str]:
-    """Columns written as floats even when every value is an integer, from
-    the custom config's FLOAT_COLUMNS_KEY (pipeline.py sets it)."""
+def read_options(exec_properties: dict[str, Any]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """From the custom config (pipeline.py sets it): the columns written as
+    floats even when every value is an integer (FLOAT_COLUMNS_KEY), and the
+    cell values read as missing (MISSING_VALUES_KEY)."""
     text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
     config = json.loads(text) if isinstance(text, str) else dict(text)
-    return frozenset(config.get(FLOAT_COLUMNS_KEY) or [])
+    return (
+        frozenset(config.get(FLOAT_COLUMNS_KEY) or []),
+        tuple(config.get(MISSING_VALUES_KEY) or []),
+    )
 
 
 def _configs(
@@ -301,12 +319,13 @@ class Executor(BaseExampleGenExecutor):
         input_config, output_config = _configs(exec_properties)
         names = example_gen_utils.generate_output_split_names(input_config, output_config)
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        floats = float_columns(exec_properties)
+        floats, missing = read_options(exec_properties)
         split_config = output_config.split_config
         if not split_config.splits:
             return {
                 name: pipeline
-                | f"InputToRecord[{split.name}]" >> CsvToKeyedExamples(base, split.pattern, floats)
+                | f"InputToRecord[{split.name}]"
+                >> CsvToKeyedExamples(base, split.pattern, floats, missing)
                 | f"Examples[{split.name}]" >> beam.Values()
                 for name, split in zip(names, input_config.splits, strict=True)
             }
@@ -320,7 +339,8 @@ class Executor(BaseExampleGenExecutor):
         bounds = list(itertools.accumulate(s.hash_buckets for s in split_config.splits))
         parts = (
             pipeline
-            | "InputToRecord" >> CsvToKeyedExamples(base, input_config.splits[0].pattern, floats)
+            | "InputToRecord"
+            >> CsvToKeyedExamples(base, input_config.splits[0].pattern, floats, missing)
             | "SplitData" >> beam.Partition(_bucket, len(bounds), bounds)
         )
         return {
