@@ -106,10 +106,12 @@ def _examples_artifact(uri: str) -> standard_artifacts.Examples:
     return artifact
 
 
-def make_inputs(root: str, spec: ModelSpec = SPEC, make_rows=rows) -> Inputs:
+def make_inputs(
+    root: str, spec: ModelSpec = SPEC, make_rows=rows, raw_spec: dict = RAW_SPEC
+) -> Inputs:
     """Raw and transformed examples of 400 + 200 rows and their transform graph."""
     data = {"train": make_rows(400, seed=1), "eval": make_rows(200, seed=2)}
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
     graph_dir = os.path.join(root, "transform_graph")
     custom_config = {SPEC_KEY: spec.transform_spec().to_json()}
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=root), force_tf_compat_v1=True):

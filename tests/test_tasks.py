@@ -47,6 +47,8 @@ def test_multiclass_loss_outputs_and_class_names():
     np.testing.assert_allclose(loss.numpy(), [-math.log(0.75)], rtol=1e-6)
     outputs = kind.predictions(multi, logits)
     assert outputs["h"].numpy().tolist() == [1]
+    assert outputs["h_class"].numpy().tolist() == [b"van"]
+    assert "h_class" not in kind.predictions(head("multiclass", num_classes=2), logits)
     np.testing.assert_allclose(outputs["h_probabilities"].numpy(), [[0.25, 0.75]], rtol=1e-6)
     assert kind.evaluated_output(multi) == "h_probabilities" and kind.output_size(multi) == 2
     label, present = kind.encode_label(multi, tf.constant(["van", "bus", ""]))

@@ -11,9 +11,12 @@ from tfx.types import standard_artifacts
 
 from components import properties
 from components.constants import CODE_FINGERPRINT_KEY, CONFIG_KEY
+from components.evaluator import spec as evaluator_spec
+from components.evaluator.executor import Executor as EvaluatorExecutor
+from components.evaluator.gates import EvaluationSpec, HeadGates
 from components.trainer import spec
 from components.trainer.executor import Executor
-from tests.artifacts import SPEC, Inputs, make_inputs
+from tests.artifacts import RAW_SPEC, SPEC, Inputs, make_inputs, rows
 from trainer_module.export import signature_outputs
 from trainer_module.spec import ModelSpec
 
@@ -100,3 +103,80 @@ def test_same_spec_same_weights(tmp_path, inputs):
     assert sorted(one) == sorted(two)
     for name in one:
         assert (one[name].numpy() == two[name].numpy()).all(), name
+
+
+def _with_kind(count: int, seed: int) -> list[dict]:
+    """The rows plus `y_kind`: the size's tertile by name."""
+    return [
+        {**row, "y_kind": "low" if row["y_size"] < 9 else "mid" if row["y_size"] < 11 else "high"}
+        for row in rows(count, seed)
+    ]
+
+
+def test_a_multiclass_head_with_classes_names_its_class_in_every_signature(tmp_path):
+    raw = SPEC.model_dump(mode="json")
+    classes = ["low", "mid", "high"]
+    raw["heads"].append(
+        {"name": "kind", "label": "y_kind", "task": "multiclass", "classes": classes, "tower": [8]}
+    )
+    kinds = ModelSpec.model_validate(raw)
+    raw_spec = {**RAW_SPEC, "y_kind": tf.io.FixedLenFeature([], tf.string)}
+    (tmp_path / "inputs").mkdir()
+    inputs = make_inputs(str(tmp_path / "inputs"), kinds, _with_kind, raw_spec)
+    model, _ = _do(tmp_path, inputs, kinds)
+    serving = os.path.join(model.uri, "Format-Serving")
+    outputs = signature_outputs(serving)
+    for signature in ("serving_default", "kind"):
+        assert outputs[signature]["kind_class"] == ("DT_STRING", (-1,))
+    loaded = tf.saved_model.load(serving)
+    examples = tf.constant(
+        [
+            tf.train.Example(
+                features=tf.train.Features(
+                    feature={
+                        "x": tf.train.Feature(float_list=tf.train.FloatList(value=[x])),
+                        "colour": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"red"])),
+                    }
+                )
+            ).SerializeToString()
+            for x in (-2.0, 0.0, 2.0)
+        ]
+    )
+    for signature in ("serving_default", "kind"):
+        answer = loaded.signatures[signature](examples=examples)
+        names = [classes[i] for i in answer["kind"].numpy()]
+        assert [n.decode() for n in answer["kind_class"].numpy()] == names
+    assert len(set(names)) > 1  # the head learned something: sizes 4, 10 and 16
+    # TFMA takes the string output beside the others and judges the head.
+    verdicts = evaluate(tmp_path, inputs, model, _kind_gates())
+    assert verdicts["kind"]["verdict"] == "pass", verdicts["kind"]["reasons"]
+    assert 0.3 < verdicts["kind"]["metrics"]["sparse_categorical_accuracy"] <= 1.0
+
+
+def _kind_gates() -> EvaluationSpec:
+    accuracy = "sparse_categorical_accuracy"
+    return EvaluationSpec(
+        heads=[
+            HeadGates(
+                name="kind",
+                task="multiclass",
+                metrics=[accuracy],
+                thresholds={accuracy: {"lower": 0.3}},
+                output="kind_probabilities",
+            )
+        ],
+        require=["kind"],
+    )
+
+
+def evaluate(root, inputs: Inputs, model, evaluation: EvaluationSpec) -> dict:
+    """The evaluator's verdicts on `model` over the raw eval split."""
+    result, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
+    result.uri, blessing.uri = str(root / "evaluation"), str(root / "blessing")
+    EvaluatorExecutor().Do(
+        {evaluator_spec.EXAMPLES_KEY: [inputs.raw_examples], evaluator_spec.MODEL_KEY: [model]},
+        {evaluator_spec.EVALUATION_KEY: [result], evaluator_spec.BLESSING_KEY: [blessing]},
+        {CONFIG_KEY: evaluation.to_json()},
+    )
+    with open(os.path.join(blessing.uri, evaluator_spec.VERDICTS_FILE)) as f:
+        return json.load(f)

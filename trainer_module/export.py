@@ -11,7 +11,8 @@ tf.Example holding the raw feature columns):
 Output names: `<head>` is the answer (probability of the positive class for
 binary heads, the prediction in label units for regression heads, the class
 index for multiclass heads), and multiclass heads add
-`<head>_probabilities` ([batch, classes]).
+`<head>_probabilities` ([batch, classes]) and, when the config names their
+`classes`, `<head>_class` (the class name, a string).
 """
 
 from __future__ import annotations

@@ -223,10 +223,11 @@ class Multiclass(Task):
         )
 
     def predictions(self, head: LabelFields, raw: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {
-            head.name: _tf.argmax(raw, axis=1),
-            f"{head.name}_probabilities": _tf.nn.softmax(raw, axis=1),
-        }
+        index = _tf.argmax(raw, axis=1)
+        outputs = {head.name: index, f"{head.name}_probabilities": _tf.nn.softmax(raw, axis=1)}
+        if head.classes is not None:
+            outputs[f"{head.name}_class"] = _tf.gather(_tf.constant(head.classes), index)
+        return outputs
 
     def evaluated_output(self, head: LabelFields) -> str:
         return f"{head.name}_probabilities"
