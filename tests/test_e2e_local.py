@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import glob
 import json
+import math
 import os
 import random
 import re
@@ -385,7 +386,12 @@ def serialized_examples(data_dir: str, count: int, drop: frozenset = frozenset()
 
 def test_pushed_model_head_signatures_match_serving_default(home, first_run):
     loaded = tf.saved_model.load(first_run.after["pushed_model"])
-    assert set(loaded.signatures) == {"serving_default", "transform_features", *HEADS}
+    assert set(loaded.signatures) == {
+        "serving_default",
+        "serving_columns",
+        "transform_features",
+        *HEADS,
+    }
     examples = serialized_examples(str(home.data), 32)
     everything = loaded.signatures["serving_default"](examples=examples)
     assert sorted(everything) == HEADS
@@ -402,6 +408,69 @@ def test_pushed_model_head_signatures_match_serving_default(home, first_run):
     probabilities = everything["big_tipper"].numpy()
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
     assert everything["fare"].numpy().mean() > 1.0  # dollars, not z-scores
+
+
+def rest_instances(data_dir: str, count: int, inputs: dict[str, tf.TensorSpec]) -> list[dict]:
+    """The first rows as a REST client's JSON `instances`: every input, NaN or "" if missing."""
+    with open(os.path.join(data_dir, "sample.csv")) as f:
+        rows = list(csv.DictReader(f))[:count]
+    instances = []
+    for row in rows:
+        instance = {}
+        for name, spec in inputs.items():
+            cell = row[name]
+            if spec.dtype == tf.string:
+                instance[name] = cell
+            else:
+                instance[name] = float(cell) if cell != "" else float("nan")
+        instances.append(instance)
+    return json.loads(json.dumps({"instances": instances}))["instances"]  # NaN survives
+
+
+def as_examples(instances: list[dict], inputs: dict[str, tf.TensorSpec]) -> tf.Tensor:
+    """The same rows as tf.Examples, each missing value left out (as ExampleGen does)."""
+    examples = []
+    for instance in instances:
+        features = {}
+        for name, value in instance.items():
+            if value == "" or (isinstance(value, float) and math.isnan(value)):
+                continue
+            dtype = inputs[name].dtype
+            if dtype == tf.string:
+                feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+            elif dtype == tf.float64:  # an integer column
+                feature = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+            else:
+                feature = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+            features[name] = feature
+        example = tf.train.Example(features=tf.train.Features(feature=features))
+        examples.append(example.SerializeToString())
+    return tf.constant(examples)
+
+
+def test_the_columns_signature_answers_json_rows_as_serving_default(home, first_run):
+    """A REST client's JSON rows, missing cells included, get serving_default's answers."""
+    loaded = tf.saved_model.load(first_run.after["pushed_model"])
+    by_columns = loaded.signatures["serving_columns"]
+    inputs = by_columns.structured_input_signature[1]
+    with open(os.path.join(first_run.after["pushed_model"], "assets.extra/inputs.json")) as f:
+        assert sorted(inputs) == sorted(json.load(f)["optional"])  # every raw input, by name
+    assert inputs["trip_start_hour"].dtype == tf.float64  # an integer column, NaN if missing
+    instances = rest_instances(str(home.data), 200, inputs)
+    assert any(math.isnan(i["pickup_latitude"]) for i in instances)  # missing values in there
+    columns = {
+        name: tf.constant([i[name] for i in instances], spec.dtype) for name, spec in inputs.items()
+    }
+    answer = by_columns(**columns)
+    expected = loaded.signatures["serving_default"](examples=as_examples(instances, inputs))
+    assert sorted(answer) == sorted(expected) == HEADS
+    for head in HEADS:
+        np.testing.assert_allclose(answer[head].numpy(), expected[head].numpy(), rtol=1e-6)
+    halves = {**columns, "trip_start_hour": columns["trip_start_hour"] + 0.5}
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="column trip_start_hour takes whole numbers"
+    ):
+        by_columns(**halves)
 
 
 def test_every_input_the_transform_fills_is_optional_in_every_signature(home, first_run):

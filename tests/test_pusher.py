@@ -30,22 +30,41 @@ def _signature(name: str, dtype: tf.DType):
     return serve.get_concrete_function()
 
 
-def write_saved_model(path: str, outputs: dict[str, tf.DType]) -> None:
-    """A real SavedModel with one signature per output name."""
+def _columns_signature(columns: dict[str, tf.DType], output: str):
+    specs = {name: tf.TensorSpec([None], dtype, name=name) for name, dtype in columns.items()}
+
+    @tf.function(input_signature=[specs])
+    def serve(inputs):
+        first = next(iter(inputs.values()))
+        return {output: tf.zeros(tf.shape(first), tf.float32)}
+
+    return serve.get_concrete_function()
+
+
+def write_saved_model(
+    path: str, outputs: dict[str, tf.DType], columns: dict[str, tf.DType] | None = None
+) -> None:
+    """A real SavedModel with one signature per output name (and
+    `serving_columns` with these named inputs)."""
     signatures = {name: _signature(name, dtype) for name, dtype in outputs.items()}
     signatures["serving_default"] = signatures[next(iter(outputs))]
+    if columns:
+        signatures["serving_columns"] = _columns_signature(columns, next(iter(outputs)))
     tf.saved_model.save(tf.Module(), path, signatures=signatures)
 
 
 def make_model(
-    root, outputs: dict[str, tf.DType] | None = None, inputs: dict | None = None
+    root,
+    outputs: dict[str, tf.DType] | None = None,
+    inputs: dict | None = None,
+    columns: dict[str, tf.DType] | None = None,
 ) -> standard_artifacts.Model:
     model = standard_artifacts.Model()
     model.uri = str(root / "model")
     serving = str(root / "model" / "Format-Serving")
     if os.path.exists(serving):
         shutil.rmtree(serving)
-    write_saved_model(serving, outputs or {"fare": tf.float32, "tipper": tf.float32})
+    write_saved_model(serving, outputs or {"fare": tf.float32, "tipper": tf.float32}, columns)
     if inputs is not None:
         os.makedirs(os.path.join(serving, os.path.dirname(INPUTS_FILE)))
         with open(os.path.join(serving, INPUTS_FILE), "w") as f:
@@ -54,14 +73,17 @@ def make_model(
 
 
 def run_pusher(
-    root, blessed: int, serving_dir: str, outputs=None, allow: int = 0, inputs=None
+    root, blessed: int, serving_dir: str, outputs=None, allow: int = 0, inputs=None, columns=None
 ) -> standard_artifacts.PushedModel:
     blessing = standard_artifacts.ModelBlessing()
     blessing.set_int_custom_property(properties.BLESSED, blessed)
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(root / "pushed")
     Executor().Do(
-        {spec.MODEL_KEY: [make_model(root, outputs, inputs)], spec.BLESSING_KEY: [blessing]},
+        {
+            spec.MODEL_KEY: [make_model(root, outputs, inputs, columns)],
+            spec.BLESSING_KEY: [blessing],
+        },
         {spec.PUSHED_MODEL_KEY: [pushed]},
         {spec.SERVING_DIR_KEY: serving_dir, spec.ALLOW_SIGNATURE_CHANGE_KEY: allow},
     )
@@ -161,6 +183,31 @@ def test_an_input_that_becomes_required_is_not_pushed(tmp_path):
         )
         == 2
     )
+
+
+def test_named_inputs_of_the_columns_signature_must_stay_as_served(tmp_path):
+    """REST clients send every input of serving_columns, and only those."""
+    serving = str(tmp_path / "serving")
+    served = {"miles": tf.float32, "pay": tf.string}
+    run_pusher(tmp_path, 1, serving, columns=served)
+    cases = {
+        "input 'hour' of signature 'serving_columns' is new (clients of served version 1 "
+        "do not send it)": {**served, "hour": tf.float64},
+        "input 'pay' of signature 'serving_columns' is gone (clients of served version 1 "
+        "send it, and TensorFlow Serving refuses an input the signature lacks)": {
+            "miles": tf.float32
+        },
+        "input 'pay' of signature 'serving_columns' changes from string [-1] to float [-1]": {
+            "miles": tf.float32,
+            "pay": tf.float32,
+        },
+    }
+    for reason, columns in cases.items():
+        pushed = run_pusher(tmp_path, 1, serving, columns=columns)
+        assert pushed.get_string_custom_property(properties.PUSH_REFUSED) == f"not pushed: {reason}"
+    assert served_versions(serving) == [1]
+    same = run_pusher(tmp_path, 1, serving, columns=dict(served))
+    assert same.get_int_custom_property(properties.PUSHED_VERSION) == 2
 
 
 def test_a_temporary_folder_left_by_a_killed_push_is_removed_by_the_next(tmp_path):

@@ -57,11 +57,15 @@ def _verify_saved_model(model: standard_artifacts.Model) -> None:
     serving = os.path.join(model.uri, "Format-Serving")
     assert set(signature_outputs(serving)) == {
         "serving_default",
+        "serving_columns",
         "transform_features",
         "big",
         "size",
     }
     assert sorted(signature_outputs(serving)["serving_default"]) == ["big", "size"]
+    assert signature_outputs(serving)["serving_columns"] == (
+        signature_outputs(serving)["serving_default"]
+    )
 
 
 def _report(model: standard_artifacts.Model) -> dict:

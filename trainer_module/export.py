@@ -1,9 +1,12 @@
 """SavedModel export: one signature for all heads, one per head, one transform.
 
-Signatures (all take `examples`, a [batch] string tensor of serialized
-tf.Example holding the raw feature columns):
+Signatures (all but `serving_columns` take `examples`, a [batch] string
+tensor of serialized tf.Example holding the raw feature columns):
 
 - `serving_default`: every head's outputs.
+- `serving_columns`: every head's outputs, from each raw column as a named
+  [batch] tensor (NaN or "" where missing; trainer_module/columns.py), what
+  a TensorFlow Serving REST client sends as JSON rows.
 - `<head>`: only that head's outputs; only its tower (and the backbone) runs.
 - `transform_features`: the transformed features, labels and label weights
   (the raw examples must then carry the label columns too); used by TFMA.
@@ -115,8 +118,7 @@ def serving_inputs(model_dir: str) -> dict[str, list[str]] | None:
         return json.load(f)
 
 
-def signature_outputs(model_dir: str) -> dict[str, dict[str, Output]]:
-    """Signature -> output -> (dtype name, shape or None), from saved_model.pb."""
+def _signature_tensors(model_dir: str, field: str) -> dict[str, dict[str, Output]]:
     proto = saved_model_pb2.SavedModel()
     with fileio.open(os.path.join(model_dir, "saved_model.pb"), "rb") as f:
         proto.ParseFromString(f.read())
@@ -124,11 +126,21 @@ def signature_outputs(model_dir: str) -> dict[str, dict[str, Output]]:
     for name, signature in proto.meta_graphs[0].signature_def.items():
         if name == INTERNAL_SIGNATURE:
             continue
-        outputs = {}
-        for key, info in signature.outputs.items():
+        tensors = {}
+        for key, info in getattr(signature, field).items():
             shape = None
             if not info.tensor_shape.unknown_rank:
                 shape = tuple(d.size for d in info.tensor_shape.dim)
-            outputs[key] = (types_pb2.DataType.Name(info.dtype), shape)
-        result[name] = outputs
+            tensors[key] = (types_pb2.DataType.Name(info.dtype), shape)
+        result[name] = tensors
     return result
+
+
+def signature_outputs(model_dir: str) -> dict[str, dict[str, Output]]:
+    """Signature -> output -> (dtype name, shape or None), from saved_model.pb."""
+    return _signature_tensors(model_dir, "outputs")
+
+
+def signature_inputs(model_dir: str) -> dict[str, dict[str, Output]]:
+    """Signature -> input -> (dtype name, shape or None), from saved_model.pb."""
+    return _signature_tensors(model_dir, "inputs")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from typing import Any
 
@@ -27,13 +28,19 @@ import tensorflow_transform as tft
 import tf_keras
 from tfx.dsl.io import fileio
 
+from trainer_module import columns as named_columns
+from trainer_module.columns import ParseSpec
 from trainer_module.fused import FusedTowers, can_fuse
 from trainer_module.model import MultiHeadModel
-from trainer_module.signatures import INPUT_NAME, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+from trainer_module.signatures import (
+    COLUMNS_SIGNATURE,
+    INPUT_NAME,
+    SERVING_SIGNATURE,
+    TRANSFORM_SIGNATURE,
+)
 from trainer_module.spec import ModelSpec
 
 PARTS_FILE = "assets.extra/parts.json"
-ParseSpec = dict[str, Any]  # one column's tf.io parse spec as JSON
 
 
 def spec_to_json(feature: tf.io.FixedLenFeature | tf.io.VarLenFeature) -> ParseSpec:
@@ -280,7 +287,8 @@ def _part_outputs(part, info: PartInfo, parsed: dict, selected: list[str], every
 
 
 def signatures(parts: list, infos: list[PartInfo]) -> dict[str, Any]:
-    """`serving_default`, one signature per head and `transform_features`.
+    """`serving_default`, `serving_columns`, one signature per head and
+    `transform_features`.
 
     `parts[i]` is a Part, or a part restored from a SavedModel; `infos[i]` its
     PartInfo. The first part's transform gives the transformed features;
@@ -289,23 +297,27 @@ def signatures(parts: list, infos: list[PartInfo]) -> dict[str, Any]:
     spec = tf.TensorSpec([None], tf.string, name=INPUT_NAME)
     names = [h for info in infos for h in info.heads]
 
+    def outputs_of(parsed: dict, selected: list[str], every: bool) -> dict[str, tf.Tensor]:
+        result: dict[str, tf.Tensor] = {}
+        for part, info in zip(parts, infos, strict=True):
+            if set(info.heads) & set(selected):
+                result.update(_part_outputs(part, info, parsed, selected, every))
+        return result
+
     def for_heads(selected: list[str], every: bool = False):
-        involved = [
-            (p, i) for p, i in zip(parts, infos, strict=True) if set(i.heads) & set(selected)
-        ]
-        columns = union_columns([i for _, i in involved], "serving_columns")
+        involved = [i for i in infos if set(i.heads) & set(selected)]
+        columns = union_columns(involved, "serving_columns")
 
         @tf.function(input_signature=[spec], autograph=False)
         def serve(examples):
-            parsed = _parse(examples, columns)
-            result: dict[str, tf.Tensor] = {}
-            for part, info in involved:
-                result.update(_part_outputs(part, info, parsed, selected, every))
-            return result
+            return outputs_of(_parse(examples, columns), selected, every)
 
         return serve.get_concrete_function()
 
     result = {SERVING_SIGNATURE: for_heads(names, every=True)}
+    columns_signature = _for_columns(infos, lambda parsed: outputs_of(parsed, names, True))
+    if columns_signature is not None:
+        result[COLUMNS_SIGNATURE] = columns_signature
     for name in names:
         result[name] = for_heads([name])
     raw_columns = union_columns(infos, "raw_columns")
@@ -324,3 +336,24 @@ def signatures(parts: list, infos: list[PartInfo]) -> dict[str, Any]:
 
     result[TRANSFORM_SIGNATURE] = transform.get_concrete_function()
     return result
+
+
+def _for_columns(infos: list[PartInfo], outputs_of):
+    """`serving_columns`: every head's outputs from named `[batch]` column tensors.
+
+    None (with a warning) when a column holds several values per row (a
+    curated schema's fixed shape), which a `[batch]` tensor cannot carry.
+    """
+    columns = union_columns(infos, "serving_columns")
+    unfit = sorted(name for name, spec in columns.items() if not named_columns.supported(spec))
+    if unfit:
+        logging.warning(
+            "no %s signature: column(s) %s hold several values per row", COLUMNS_SIGNATURE, unfit
+        )
+        return None
+
+    @tf.function(input_signature=[named_columns.input_specs(columns)], autograph=False)
+    def serve(inputs):
+        return outputs_of(named_columns.parsed(inputs, columns))
+
+    return serve.get_concrete_function()
