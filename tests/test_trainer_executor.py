@@ -63,8 +63,9 @@ def _verify_saved_model(model: standard_artifacts.Model) -> None:
         "size",
     }
     assert sorted(signature_outputs(serving)["serving_default"]) == ["big", "size"]
-    assert signature_outputs(serving)["serving_columns"] == (
-        signature_outputs(serving)["serving_default"]
+    assert (
+        signature_outputs(serving)["serving_columns"]
+        == (signature_outputs(serving)["serving_default"])
     )
 
 
