@@ -15,7 +15,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from pipeline import commands  # noqa: E402  (after TensorFlow's log level)
+from pipeline import commands, scoring  # noqa: E402  (after TensorFlow's log level)
 from pipeline.config_file import DEFAULT_CONFIG, RETRAIN_CONFIG  # noqa: E402
 from pipeline.errors import CommandError  # noqa: E402
 from pipeline.logs import quiet_known_warnings  # noqa: E402
@@ -61,6 +61,7 @@ def _local_commands(sub: argparse._SubParsersAction) -> None:
     make_spans.add_argument("--count", type=int, default=3)
     make_spans.add_argument("--csv", help="source CSV (default: the bundled taxi sample)")
     make_spans.set_defaults(func=commands.cmd_make_spans)
+    scoring.add_command(sub, DEFAULT_HOME)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from components.evaluator.gates import (
     EvaluationSpec,
@@ -134,10 +134,6 @@ class PipelineConfig(ModelSpec):
     baseline: Baseline = Baseline()
     push: Push = Push()
     retraining: Retraining = Retraining()
-    # Cell values read as missing in every column, besides the empty cell
-    # (TFX's only one): e.g. ["NA", "N/A", "null", "?"]. Honoured wherever a
-    # CSV is read: ExampleGen, the preflight, batch scoring.
-    missing_values: list[str] = []
     # Empty: Beam's DirectRunner defaults (in-memory, one worker), the fastest
     # on 2 cores for these sizes. Any argument makes TFX build a source
     # package of itself for remote workers in every Beam component unless it
@@ -158,20 +154,6 @@ class PipelineConfig(ModelSpec):
                     f"heads are {sorted(head_names)}"
                 )
         return self
-
-    @field_validator("missing_values")
-    @classmethod
-    def _tokens(cls, tokens: list[str]) -> list[str]:
-        for token in tokens:
-            if token == "" or token != token.strip():
-                raise ValueError(
-                    f"missing value token {token!r}: give the cell's text without "
-                    "surrounding spaces (the empty cell is always missing)"
-                )
-        repeated = sorted({t for t in tokens if tokens.count(t) > 1})
-        if repeated:
-            raise ValueError(f"missing_values repeats {repeated}")
-        return tokens
 
     @model_validator(mode="after")
     def _known_slicings(self) -> PipelineConfig:

@@ -87,9 +87,11 @@ def save(module: ServingModule, path: str) -> None:
     with _without_keras_traces():
         tf.saved_model.save(module, path, signatures=sigs)
     columns = parts.union_columns(module.infos, "serving_columns")
+    inputs = parts.inputs_of(columns)
+    inputs["missing_values"] = sorted({t for info in module.infos for t in info.missing_values})
     fileio.makedirs(os.path.dirname(os.path.join(path, INPUTS_FILE)))
     with fileio.open(os.path.join(path, INPUTS_FILE), "w") as f:
-        f.write(json.dumps(parts.inputs_of(columns), indent=2))
+        f.write(json.dumps(inputs, indent=2))
     parts.write_parts(path, module.infos)
     # Read the signatures back from saved_model.pb: cheaper than a reload.
     missing = sorted(set(sigs) - set(signature_outputs(path)))
@@ -109,8 +111,9 @@ def export(
 
 
 def serving_inputs(model_dir: str) -> dict[str, list[str]] | None:
-    """{"required": [...], "optional": [...]} of an exported model (None before
-    this file was written)."""
+    """{"required": [...], "optional": [...], "missing_values": [...]} of an
+    exported model (None before this file was written; no "missing_values"
+    before models kept them)."""
     path = os.path.join(model_dir, INPUTS_FILE)
     if not fileio.exists(path):
         return None

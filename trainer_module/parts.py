@@ -90,6 +90,10 @@ class PartInfo:
     backbone: bool
     fused: bool
     origin: str  # where it was trained (the trainer's model folder)
+    # Cell values its training data read as missing (ModelSpec.missing_values).
+    missing_values: list[str] = dataclasses.field(default_factory=list)
+    # head -> its class names, in output order (multiclass heads with classes).
+    classes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -168,6 +172,8 @@ class Part(tf.Module):
             backbone=model.backbone is not None,
             fused=can_fuse(model, heads),
             origin=origin,
+            missing_values=list(spec.missing_values),
+            classes={h.name: list(h.classes) for h in heads if h.classes},
         )
 
         def parsed_spec(columns: dict) -> dict[str, tf.TypeSpec]:

@@ -311,10 +311,31 @@ class TransformSpec(Strict):
 
 
 class ModelSpec(TransformSpec):
-    """What the trainer reads: the transform's part, heads' training, training."""
+    """What the trainer reads: the transform's part, heads' training, training.
+
+    missing_values: cell values read as missing in every column, besides the
+    empty cell (TFX's only one), e.g. ["NA", "N/A", "null", "?"]. Honoured
+    wherever a CSV is read: ExampleGen and the preflight; the model keeps
+    them (assets.extra/inputs.json) for batch scoring.
+    """
 
     heads: list[HeadSpec] = Field(min_length=1)
     training: Training = Training()
+    missing_values: list[str] = []
+
+    @field_validator("missing_values")
+    @classmethod
+    def _tokens(cls, tokens: list[str]) -> list[str]:
+        for token in tokens:
+            if token == "" or token != token.strip():
+                raise ValueError(
+                    f"missing value token {token!r}: give the cell's text without "
+                    "surrounding spaces (the empty cell is always missing)"
+                )
+        repeated = sorted({t for t in tokens if tokens.count(t) > 1})
+        if repeated:
+            raise ValueError(f"missing_values repeats {repeated}")
+        return tokens
 
     def model_spec(self) -> ModelSpec:
         """Only the trainer's part (for a subclass that adds more)."""
@@ -324,5 +345,6 @@ class ModelSpec(TransformSpec):
                 **self.transform_spec().model_dump(exclude={"heads"}),
                 "heads": [h.model_dump(include=fields) for h in self.heads],
                 "training": self.training.model_dump(),
+                "missing_values": list(self.missing_values),
             }
         )
