@@ -23,6 +23,7 @@ from pipeline.pipeline import create_pipeline
 
 FORMATS = ("yaml", "json")
 LOOKUP_TASK = "ServedModelLookup"
+SCORER_TASK = "BatchScorer"
 
 
 def compile_pipeline(
@@ -82,10 +83,12 @@ def _set_parameter_defaults(path: str, defaults: dict[str, str]) -> None:
     is_job = "pipelineSpec" in document
     spec = pipeline_spec_pb2.PipelineSpec()
     json_format.ParseDict(document["pipelineSpec"] if is_job else document, spec)
-    lookup = spec.root.dag.tasks.get(LOOKUP_TASK)
-    if lookup is not None:
-        # What is served changes between runs with the same inputs: never cache.
-        lookup.caching_options.enable_cache = False
+    for name in (LOOKUP_TASK, SCORER_TASK):
+        task = spec.root.dag.tasks.get(name)
+        if task is not None:
+            # What is served (and the rows to score) change between runs
+            # with the same inputs: never cache.
+            task.caching_options.enable_cache = False
     parameters = spec.root.input_definitions.parameters
     for name, value in defaults.items():
         parameters[name].default_value.string_value = value

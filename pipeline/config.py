@@ -33,6 +33,7 @@ __all__ = [
     "PipelineConfig",
     "Push",
     "Retraining",
+    "Scoring",
 ]
 
 
@@ -91,6 +92,19 @@ class Retraining(Strict):
     skip_without_new_span: bool = True
 
 
+class Scoring(Strict):
+    """Batch scoring after the push (BatchScorer): every head's predictions
+    for the CSV (or JSON Lines) files in `data` (relative to the config
+    file, or a URI), with the newest served model once the push is done.
+    keep: input columns copied into the output; heads: which heads (default
+    all); format: csv or jsonl."""
+
+    data: str
+    keep: list[str] = []
+    heads: list[str] = []
+    format: Literal["csv", "jsonl"] = "csv"
+
+
 class Evaluation(Strict):
     """require: heads that must pass their thresholds for a push (with
     per-head release, a failing required head may keep its served version).
@@ -134,6 +148,7 @@ class PipelineConfig(ModelSpec):
     baseline: Baseline = Baseline()
     push: Push = Push()
     retraining: Retraining = Retraining()
+    scoring: Scoring | None = None
     # Empty: Beam's DirectRunner defaults (in-memory, one worker), the fastest
     # on 2 cores for these sizes. Any argument makes TFX build a source
     # package of itself for remote workers in every Beam component unless it
@@ -156,6 +171,17 @@ class PipelineConfig(ModelSpec):
         return self
 
     @model_validator(mode="after")
+    def _known_scored_heads(self) -> PipelineConfig:
+        if self.scoring is not None:
+            names = [h.name for h in self.heads]
+            unknown = [h for h in self.scoring.heads if h not in names]
+            if unknown:
+                raise ValueError(
+                    f"scoring.heads names unknown head(s) {unknown}; heads are {names}"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _known_slicings(self) -> PipelineConfig:
         check_slicings(self.evaluation.slices, {h.name: h.thresholds for h in self.heads})
         return self
@@ -172,6 +198,10 @@ class PipelineConfig(ModelSpec):
     @property
     def schema_path(self) -> str | None:
         return self._resolve(self.schema_file)
+
+    @property
+    def scoring_dir(self) -> str | None:
+        return self._resolve(self.scoring.data) if self.scoring else None
 
     def required_heads(self) -> list[str]:
         if self.evaluation.require == "all":

@@ -6,6 +6,7 @@ import os
 
 from tfx import v1 as tfx
 
+from components.scoring.executor import scoring_state
 from components.served_model.executor import served_state
 from components.serving import serving_dir
 from pipeline.config import PipelineConfig
@@ -30,5 +31,6 @@ def run_local(config: PipelineConfig, data_dir: str, home: str, enable_cache: bo
         ),
         enable_cache=enable_cache,
         served_state=served_state(serving) if config.baseline.enabled else None,
+        scoring_state=scoring_state(config.scoring_dir, serving) if config.scoring else None,
     )
     tfx.orchestration.LocalDagRunner().run(pipeline)

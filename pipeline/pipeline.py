@@ -11,6 +11,7 @@ from components.constants import CODE_FINGERPRINT_KEY, FLOAT_COLUMNS_KEY, MISSIN
 from components.evaluator.component import MultiHeadEvaluator
 from components.example_gen.component import CsvExampleGen
 from components.pusher.component import MultiHeadPusher
+from components.scoring.component import BatchScorer
 from components.served_model.component import ServedModelLookup
 from components.trainer.component import MultiHeadTrainer
 from pipeline.config import PipelineConfig
@@ -55,6 +56,7 @@ def create_pipeline(
     metadata_connection_config=None,
     enable_cache: bool = True,
     served_state: str | None = None,
+    scoring_state: str | None = None,
 ) -> tfx.dsl.Pipeline:
     """CsvExampleGen -> statistics, schema, validation -> Transform ->
     MultiHeadTrainer -> MultiHeadEvaluator -> MultiHeadPusher.
@@ -62,6 +64,9 @@ def create_pipeline(
     With `baseline` on in the config, ServedModelLookup finds the model under
     `serving_base` for the trainer's warm start and the evaluator's
     comparison; `served_state` (what a local runner saw there) keys its cache.
+    With `scoring` in the config, BatchScorer scores its data folder after
+    the push; `scoring_state` (that folder's files and what is served) keys
+    its cache.
     """
     fingerprint = code_fingerprint(config)
     example_gen = CsvExampleGen(
@@ -132,6 +137,17 @@ def create_pipeline(
         # A per-head release keeps failing heads from the served model.
         served_model=served if config.push.release == "per_head" else None,
     )
+    scorer = None
+    if config.scoring is not None:
+        scorer = BatchScorer(
+            pushed_model=pusher.outputs["pushed_model"],
+            data=config.scoring_dir,
+            serving_dir=serving_base,
+            keep=config.scoring.keep,
+            heads=config.scoring.heads,
+            output_format=config.scoring.format,
+            state=scoring_state,
+        )
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=pipeline_root,
@@ -145,6 +161,7 @@ def create_pipeline(
             trainer,
             evaluator,
             pusher,
+            *([scorer] if scorer is not None else []),
         ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,

@@ -19,6 +19,9 @@ from components.evaluator.component import MultiHeadEvaluator
 from components.evaluator.spec import BLESSING_KEY
 from components.pusher.component import MultiHeadPusher
 from components.pusher.spec import PUSHED_MODEL_KEY
+from components.scoring import executor as scoring
+from components.scoring.component import BatchScorer
+from components.scoring.spec import PREDICTIONS_KEY
 from components.served_model.component import ServedModelLookup
 from components.served_model.spec import MODEL_KEY as LOOKUP_MODEL_KEY
 from components.trainer.component import MultiHeadTrainer
@@ -30,6 +33,7 @@ NODE_CONTEXT = "node"
 # Node ids: TFX names a component's node after its class unless given an id.
 TRAINER, EVALUATOR = MultiHeadTrainer.__name__, MultiHeadEvaluator.__name__
 PUSHER, LOOKUP = MultiHeadPusher.__name__, ServedModelLookup.__name__
+SCORER = BatchScorer.__name__
 
 
 def _custom(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
@@ -154,6 +158,26 @@ def build_summary(metadata_file: str, pipeline_name: str, serving_dir: str) -> d
         "warm_start": _json(model, properties.WARM_START),
         "release": _json(blessing, properties.RELEASE),
         "baseline_version": served[0]["version"] if served else None,
+        "predictions": _predictions(outputs.get(SCORER, PREDICTIONS_KEY)),
+    }
+
+
+def _predictions(artifact: metadata_store_pb2.Artifact | None) -> dict[str, Any] | None:
+    """What BatchScorer wrote: the file, its rows and rejects, the model used."""
+    if artifact is None:
+        return None
+    note = _custom(artifact, scoring.NOTE)
+    if note:
+        return {"rows": 0, "note": note}
+    files = sorted(os.listdir(artifact.uri)) if os.path.isdir(artifact.uri) else []
+    scored = [f for f in files if f.startswith("predictions.") and ".rejects." not in f]
+    rejected = [f for f in files if ".rejects." in f]
+    return {
+        "file": os.path.join(artifact.uri, scored[0]) if scored else None,
+        "rows": _custom(artifact, scoring.ROWS),
+        "rejects": _custom(artifact, scoring.REJECTS) or 0,
+        "rejects_file": os.path.join(artifact.uri, rejected[0]) if rejected else None,
+        "scored_with": _custom(artifact, scoring.SCORED_WITH),
     }
 
 
@@ -265,6 +289,21 @@ def format_table(summary: dict[str, Any]) -> str:
     )
     if summary.get("push_refused"):
         lines.append(summary["push_refused"])
+    predictions = summary.get("predictions")
+    if predictions:
+        if predictions.get("note"):
+            lines.append(f"predictions: {predictions['note']}")
+        else:
+            rejects = predictions["rejects"]
+            lines.append(
+                f"predictions: {predictions['rows']:,} rows in {predictions['file']} "
+                f"(scored with {predictions['scored_with']}"
+                + (
+                    f"; {rejects:,} rejected, see {predictions['rejects_file']})"
+                    if rejects
+                    else ")"
+                )
+            )
     for version, problem in sorted((summary.get("served_skipped") or {}).items()):
         lines.append(
             f"served version {version} does not load ({problem}); warm start and comparison "

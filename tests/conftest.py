@@ -85,6 +85,7 @@ def write_config(
     slices: list[list[str]] | None = None,
     auc_per_slice: dict | None = None,
     missing_values: list[str] | None = None,
+    scoring: dict | None = None,
 ) -> str:
     """The bundled taxi config with lenient thresholds, for end-to-end runs
     (`slices`: evaluation.slices; `auc_per_slice`: big_tipper's per-slice AUC bound)."""
@@ -110,6 +111,8 @@ def write_config(
         config["evaluation"]["slices"] = slices
     if missing_values is not None:
         config["missing_values"] = missing_values
+    if scoring is not None:
+        config["scoring"] = scoring
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
     return str(path)

@@ -244,6 +244,28 @@ def na_tokens(tmp_path_factory, first_run) -> Scenario:
 
 
 @pytest.fixture(scope="module")
+def scored(home, first_run) -> tuple[Scenario, int]:
+    """The lenient config plus scoring of 500 unlabelled rows (one unreadable)."""
+    folder = home.root / "to_score"
+    folder.mkdir()
+    labels = {"fare", "tips", "trip_seconds"}
+    with open(home.data / "sample.csv") as src, open(folder / "new.csv", "w", newline="") as dst:
+        reader = csv.DictReader(src)
+        writer = csv.DictWriter(dst, [c for c in reader.fieldnames if c not in labels])
+        writer.writeheader()
+        for index, row in zip(range(500), reader, strict=False):
+            row = {k: v for k, v in row.items() if k not in labels}
+            if index == 10:
+                row["trip_miles"] = "lots"
+            writer.writerow(row)
+    scoring = {"data": str(folder), "keep": ["trip_start_timestamp"]}
+    config = write_config(home.root / "scored.yaml", home.data, 0.6, slices=SLICES, scoring=scoring)
+    scenario = home.run(config)
+    assert scenario.result.returncode == 0, scenario.result.stderr[-3000:]
+    return scenario, 500
+
+
+@pytest.fixture(scope="module")
 def curated_schema(home, first_run) -> Scenario:
     """A curated schema whose payment_type domain lacks 'Cash', which the data has."""
     schema = write_curated_schema(home.path, home.root / "schema.pbtxt")
@@ -354,6 +376,24 @@ def test_missing_value_tokens_read_as_the_empty_cells_they_replace(first_run, na
     for name, head in first_run.after["heads"].items():
         same = na_tokens.after["heads"][name]["metrics"]
         assert same == pytest.approx(head["metrics"], rel=1e-6), name
+
+
+def test_a_scoring_folder_is_scored_after_the_push_by_the_served_model(scored):
+    scenario, rows = scored
+    predictions = scenario.after["predictions"]
+    assert predictions["rows"] == rows - 1 and predictions["rejects"] == 1
+    assert predictions["scored_with"] == scenario.after["served_model"]["path"]
+    assert scenario.executions["BatchScorer"] == [metadata_store_pb2.Execution.COMPLETE]
+    with open(predictions["file"], newline="") as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == ["trip_start_timestamp", *HEADS] and len(table) == rows - 1
+    assert all(0 <= float(r["big_tipper"]) <= 1 for r in table)
+    with open(predictions["rejects_file"]) as f:
+        reject = json.loads(f.readline())
+    assert (
+        reject["line"] == 12 and reject["reason"] == "column 'trip_miles': 'lots' is not a number"
+    )
+    assert f"predictions: {rows - 1:,} rows in {predictions['file']}" in scenario.result.stdout
 
 
 def serialized_examples(data_dir: str, count: int, drop: frozenset = frozenset()) -> tf.Tensor:
