@@ -136,3 +136,18 @@ def test_retraining_pipeline_finds_the_served_model_without_resolvers(tmp_path):
     ):
         source = tasks[consumer].inputs.artifacts[key].task_output_artifact
         assert source.producer_task == "ServedModelLookup"
+
+
+def test_batch_scoring_runs_after_the_push_and_is_never_cached(tmp_path):
+    raw = load_config().model_dump(by_alias=True)
+    raw["scoring"] = {"data": "gs://bucket/to-score", "keep": ["trip_id"], "format": "jsonl"}
+    config = PipelineConfig.model_validate({**raw, "base_dir": ""})
+    path = compile_pipeline(config, str(tmp_path / "s.yaml"), image=IMAGE, pipeline_root=ROOT)
+    tasks = kfp.components.load_component_from_file(path).pipeline_spec.root.dag.tasks
+    scorer = tasks["BatchScorer"]
+    source = scorer.inputs.artifacts["pushed_model"].task_output_artifact
+    assert source.producer_task == "MultiHeadPusher"
+    assert not scorer.caching_options.enable_cache
+    assert scorer.inputs.parameters["serving_dir"].component_input_parameter == "serving-root"
+    data = scorer.inputs.parameters["data"].runtime_value.constant
+    assert data.string_value == "gs://bucket/to-score"

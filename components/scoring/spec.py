@@ -19,7 +19,8 @@ STATE_KEY = "state"
 class Predictions(Artifact):
     """Scored rows: `predictions.<csv|jsonl>`, and `predictions.rejects.jsonl` if any."""
 
-    TYPE_NAME = "MultiHeadPredictions"
+    # KFP takes a custom type name of the form <namespace>.<Name>.
+    TYPE_NAME = "multihead.Predictions"
 
 
 class BatchScorerSpec(ComponentSpec):
