@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-plot
+.PHONY: setup run test test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-plot
 
 setup: $(STAMP)
 
@@ -41,7 +41,7 @@ lock: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
 # measured side by side. They share one pipeline run under .bench/.
-bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-plot
+bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-plot
 
 bench-pipelines: $(STAMP)
 	$(PY) -m bench.pipelines $(ARGS)
@@ -69,6 +69,9 @@ bench-composed: $(STAMP)
 
 bench-slices: $(STAMP)  # about 15 minutes: the evaluator with and without slices, 15k and 1.5M rows
 	$(PY) -m bench.slices $(ARGS)
+
+bench-scoring: $(STAMP)  # about 10 minutes: multihead predict vs K single-head jobs, 150k and 1.5M rows
+	$(PY) -m bench.scoring $(ARGS)
 
 clean:
 	rm -rf $(VENV) .multihead

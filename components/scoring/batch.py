@@ -278,6 +278,7 @@ class ScoreBatches(beam.DoFn):
         self._done, self._started, self._said = 0, time.monotonic(), time.monotonic()
 
     def process(self, batch: Batch) -> Iterator[str]:
+        """One element per batch: its output lines joined (Beam's cost is per element)."""
         tf = self._tf
         tensors = {
             name: tf.constant(values, self._dtypes[self.contract.inputs[name]])
@@ -285,11 +286,13 @@ class ScoreBatches(beam.DoFn):
         }
         outputs = {k: v.numpy() for k, v in self._signature(**tensors).items()}
         columns = self.contract.output_columns(self.keep)
+        lines = []
         for i, kept in enumerate(batch.kept):
             values: list[Any] = list(kept)
             for head in self.contract.heads:
                 values += _head_values(head, outputs, i)
-            yield _format(columns, values, self.format)
+            lines.append(_format(columns, values, self.format))
+        yield "\n".join(lines)
         self.rows.inc(len(batch.kept))
         self._progress(len(batch.kept))
 
