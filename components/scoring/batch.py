@@ -538,7 +538,12 @@ def ScoreFiles(  # noqa: N802 - Beam's convention for PTransform functions
     rejects_prefix: str,
     batch_rows: int = BATCH_ROWS,
 ):
-    """Reads, scores and writes every file; the outputs land under the prefixes."""
+    """Reads, scores and writes every file, in shards under the prefixes.
+
+    Shards as the runner makes them (one per bundle): a single named file
+    makes Beam group every row on one key first, which the in-process
+    runner holds in memory whole; `score` joins the shards instead.
+    """
     read = (
         pipeline
         | "Files" >> beam.Create(files)
@@ -547,16 +552,15 @@ def ScoreFiles(  # noqa: N802 - Beam's convention for PTransform functions
             REJECTS, main="batches"
         )
     )
-    header = header_line(contract.output_columns(keep)) if fmt == "csv" else None
     _ = (
         read.batches
         | "Score" >> beam.ParDo(ScoreBatches(contract, keep, fmt))
-        | "Write" >> beam.io.WriteToText(output_prefix, shard_name_template="", header=header)
+        | "Write" >> beam.io.WriteToText(output_prefix)
     )
     _ = (
         read[REJECTS]
         | "CountRejects" >> beam.Map(_count_reject)
-        | "WriteRejects" >> beam.io.WriteToText(rejects_prefix, shard_name_template="")
+        | "WriteRejects" >> beam.io.WriteToText(rejects_prefix)
     )
 
 
@@ -594,16 +598,26 @@ def score(
     if folder:
         fileio.makedirs(folder)
     stamp = f".tmp-{os.getpid()}-{time.time_ns()}"
+    shards = output + stamp + "-shards"
     temp_output, temp_rejects = output + stamp, rejects_path(output) + stamp
     started = time.monotonic()
     options = beam.options.pipeline_options.PipelineOptions(beam_args or [])
     try:
         pipeline = beam.Pipeline(options=options)
-        _ = pipeline | ScoreFiles(files, contract, keep, fmt, temp_output, temp_rejects, batch_rows)
+        _ = pipeline | ScoreFiles(
+            files,
+            contract,
+            keep,
+            fmt,
+            os.path.join(shards, "out"),
+            os.path.join(shards, "rejects"),
+            batch_rows,
+        )
         result = pipeline.run()
         result.wait_until_finish()
         rows = _counter(result, "rows")
         rejects = _counter(result, "rejects")
+        _join(shards, "rejects", temp_rejects)
         if rows == 0:
             first = _first_line(temp_rejects)
             raise ScoringError(
@@ -611,6 +625,8 @@ def score(
                 + (f"; the first: {first}" if first else "")
                 + ")"
             )
+        header = header_line(contract.output_columns(keep)) if fmt == "csv" else None
+        _join(shards, "out", temp_output, header)
         fileio.rename(temp_output, output, overwrite=True)
         rejects_file = None
         if rejects:
@@ -621,6 +637,20 @@ def score(
         for leftover in (temp_output, temp_rejects):
             if fileio.exists(leftover):
                 fileio.remove(leftover)
+        if fileio.exists(shards):
+            fileio.rmtree(shards)
+
+
+def _join(folder: str, prefix: str, target: str, header: str | None = None) -> None:
+    """The shards `<folder>/<prefix>-*` one after another in one file, a block at a time."""
+    parts = sorted(fileio.glob(os.path.join(folder, f"{prefix}-*")))
+    with fileio.open(target, "wb") as out:
+        if header is not None:
+            out.write((header + "\n").encode())
+        for part in parts:
+            with fileio.open(part, "rb") as f:
+                while block := f.read(8 << 20):
+                    out.write(block)
 
 
 def _counter(result, name: str) -> int:
