@@ -15,12 +15,25 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from pipeline import commands, scoring  # noqa: E402  (after TensorFlow's log level)
+from pipeline import scoring  # noqa: E402  (after TensorFlow's log level)
 from pipeline.config_file import DEFAULT_CONFIG, RETRAIN_CONFIG  # noqa: E402
 from pipeline.errors import CommandError  # noqa: E402
 from pipeline.logs import quiet_known_warnings  # noqa: E402
 
 DEFAULT_HOME = ".multihead"
+
+
+def _local(name: str):
+    """A handler of pipeline/commands.py, imported when its command runs: that
+    module brings in TFX's orchestration (about 8 s), which `predict` and the
+    Kubeflow commands do without."""
+
+    def handler(args: argparse.Namespace) -> int:
+        from pipeline import commands
+
+        return getattr(commands, name)(args)
+
+    return handler
 
 
 def _local_commands(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +53,7 @@ def _local_commands(sub: argparse._SubParsersAction) -> None:
         "--wait", type=float, default=0, help="seconds to wait for another run's lock (default 0)"
     )
     run.add_argument("--no-cache", action="store_true", help="rerun every component")
-    run.set_defaults(func=commands.cmd_run)
+    run.set_defaults(func=_local("cmd_run"))
 
     retrain = sub.add_parser(
         "retrain", help="scheduled retraining on the newest span(s), safe under cron"
@@ -52,7 +65,7 @@ def _local_commands(sub: argparse._SubParsersAction) -> None:
         "--wait", type=float, default=0, help="seconds to wait for another run's lock (default 0)"
     )
     retrain.add_argument("--no-cache", action="store_true", help="rerun every component")
-    retrain.set_defaults(func=commands.cmd_retrain)
+    retrain.set_defaults(func=_local("cmd_retrain"))
 
     make_spans = sub.add_parser(
         "make-spans", help="split a CSV (default: the taxi sample) into span-<N> folders"
@@ -60,7 +73,7 @@ def _local_commands(sub: argparse._SubParsersAction) -> None:
     make_spans.add_argument("--out", required=True, help="folder to write span-1 .. span-N into")
     make_spans.add_argument("--count", type=int, default=3)
     make_spans.add_argument("--csv", help="source CSV (default: the bundled taxi sample)")
-    make_spans.set_defaults(func=commands.cmd_make_spans)
+    make_spans.set_defaults(func=_local("cmd_make_spans"))
     scoring.add_command(sub, DEFAULT_HOME)
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 
-from components import serving
-from components.scoring.batch import ScoringError, input_files, read_contract, score
 from pipeline.config_file import load_config
 from pipeline.errors import DataError, UsageError
 
 
 def _newest(folder: str) -> str:
+    from components import serving
+
     version, skipped = serving.newest_loadable(folder)
     if version is None:
         why = "; ".join(f"version {v}: {p}" for v, p in skipped.items()) or "no version in it"
@@ -31,6 +31,8 @@ def model_dir(model: str | None, home: str, pipeline_name: str | None) -> str:
     Raises:
       UsageError: nothing to score with, naming where it looked.
     """
+    from components import serving
+
     if model:
         if not os.path.exists(model):
             raise UsageError(f"--model {model} does not exist")
@@ -57,6 +59,9 @@ def _names(text: str | None) -> list[str]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    # TensorFlow and Beam are imported here, not when the parser is built.
+    from components.scoring.batch import ScoringError, input_files, read_contract, score
+
     config = load_config(args.config) if args.config else None
     beam_args = list(args.beam_arg or []) or (list(config.beam_pipeline_args) if config else [])
     path = model_dir(args.model, args.home, config.name if config else None)

@@ -108,22 +108,6 @@ def blank_some_fares(source, target) -> None:
             writer.writerow(row)
 
 
-def tokens_for_empty_cells(source, target) -> int:
-    """Copies the sample writing every empty cell as NA (N/A in `company`); returns how many."""
-    count = 0
-    with open(source) as src, open(target, "w", newline="") as dst:
-        reader = csv.DictReader(src)
-        writer = csv.DictWriter(dst, reader.fieldnames)
-        writer.writeheader()
-        for row in reader:
-            for name, value in row.items():
-                if value == "":
-                    row[name] = "N/A" if name == "company" else "NA"
-                    count += 1
-            writer.writerow(row)
-    return count
-
-
 @dataclasses.dataclass
 class Scenario:
     """One `multihead run` on the shared home, and what it changed."""
@@ -224,21 +208,6 @@ def bad_slice(home, first_run) -> Scenario:
         home.root / "bad_slice.yaml", folder, 0.6, slices=SLICES, auc_per_slice=per_slice
     )
     scenario = home.run(config)
-    assert scenario.result.returncode == 0, scenario.result.stderr[-3000:]
-    return scenario
-
-
-@pytest.fixture(scope="module")
-def na_tokens(tmp_path_factory, first_run) -> Scenario:
-    """The first run's data with its empty cells written as NA and N/A, in a home of its own."""
-    other = Home(tmp_path_factory.mktemp("na"))
-    folder = other.root / "na"
-    folder.mkdir()
-    assert tokens_for_empty_cells(other.data / "sample.csv", folder / "sample.csv") > 1000
-    config = write_config(
-        other.root / "na.yaml", folder, 0.6, slices=SLICES, missing_values=["NA", "N/A"]
-    )
-    scenario = other.run(config)
     assert scenario.result.returncode == 0, scenario.result.stderr[-3000:]
     return scenario
 
@@ -368,14 +337,6 @@ def test_a_slice_made_bad_is_refused_by_its_gate_while_the_whole_split_passes(ba
     assert bad_slice.after["heads"]["fare"]["verdict"] == "pass"
     assert bad_slice.after["blessed"] is False and bad_slice.served == bad_slice.served_before
     assert f"worst: {reason}" in bad_slice.result.stdout
-
-
-def test_missing_value_tokens_read_as_the_empty_cells_they_replace(first_run, na_tokens):
-    """NA and N/A in place of every empty cell: the same examples, so the same model."""
-    assert na_tokens.after["blessed"] is True
-    for name, head in first_run.after["heads"].items():
-        same = na_tokens.after["heads"][name]["metrics"]
-        assert same == pytest.approx(head["metrics"], rel=1e-6), name
 
 
 def test_a_scoring_folder_is_scored_after_the_push_by_the_served_model(scored):

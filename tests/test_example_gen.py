@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import csv
 import glob
 import os
 
@@ -30,12 +31,12 @@ def _stock_examples(folder: str, out: str) -> collections.Counter:
     return collections.Counter(r.numpy() for r in records)
 
 
-def _our_examples(folder: str) -> collections.Counter:
+def _our_examples(folder: str, missing: tuple[str, ...] = ()) -> collections.Counter:
     files = sorted(glob.glob(os.path.join(folder, "*.csv")))
-    types = executor.merge_column_types([executor.file_column_types(f) for f in files])
+    types = executor.merge_column_types([executor.file_column_types(f, missing) for f in files])
     canonical = collections.Counter()
     for path in files:
-        for _, serialized in executor.encode_file(path, types):
+        for _, serialized in executor.encode_file(path, types, missing):
             example = tf.train.Example.FromString(serialized)
             canonical[example.SerializeToString(deterministic=True)] += 1
     return canonical
@@ -144,3 +145,26 @@ def test_missing_value_tokens_are_empty_cells_in_every_column(tmp_path):
     assert rows[2]["miles"].float_list.value == [2.0]
     # Without the tokens, the same file is text: what Transform refused.
     assert executor.file_column_types(str(path))["miles"] == "string"
+
+
+def test_taxi_rows_with_tokens_for_their_empty_cells_encode_as_the_originals(tmp_path):
+    """NA and N/A written in place of every empty cell: the same examples, so the same
+    transform, model and metrics downstream."""
+    original, tokens = tmp_path / "original", tmp_path / "tokens"
+    original.mkdir()
+    tokens.mkdir()
+    taxi_sample(str(original / "data.csv"), rows=600, seed_every=7)
+    written = 0
+    with open(original / "data.csv") as src, open(tokens / "data.csv", "w", newline="") as dst:
+        reader = csv.DictReader(src)
+        writer = csv.DictWriter(dst, reader.fieldnames)
+        writer.writeheader()
+        for row in reader:
+            for name, value in row.items():
+                if value == "":
+                    row[name] = "N/A" if name == "company" else "NA"
+                    written += 1
+            writer.writerow(row)
+    assert written > 500
+    assert _our_examples(str(tokens), ("NA", "N/A")) == _our_examples(str(original))
+    assert _our_examples(str(tokens)) != _our_examples(str(original))
