@@ -60,7 +60,8 @@ def _names(text: str | None) -> list[str]:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     # TensorFlow and Beam are imported here, not when the parser is built.
-    from components.scoring.batch import ScoringError, input_files, read_contract, score
+    from components.scoring.batch import score
+    from components.scoring.contract import ScoringError, input_files, read_contract
 
     config = load_config(args.config) if args.config else None
     beam_args = list(args.beam_arg or []) or (list(config.beam_pipeline_args) if config else [])

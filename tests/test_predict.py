@@ -213,15 +213,15 @@ def test_a_multiclass_head_gives_its_class_name_and_each_probability(tmp_path):
 def test_a_bad_cell_after_good_batches_reads_on_row_by_row_without_losing_a_row(model, tmp_path):
     """The fast path (Arrow, a block at a time) hands over to the row-by-row one at the
     first batch it cannot read whole: every good row once, the bad one named by line."""
-    from components.scoring import batch as scoring
+    from components.scoring import contract, reading
 
     rows = [{"trip_id": f"t{i}", "x": str(i / 10), "colour": "red"} for i in range(9)]
     rows[5]["x"] = "five"
     path = write_csv(tmp_path / "rows.csv", rows, extra="\n")  # a blank line at the end
-    contract = scoring.read_contract(model)
-    out = list(scoring.read_batches(path, contract, ["trip_id"], batch_rows=2))
-    batches = [b for b in out if isinstance(b, scoring.Batch)]
-    rejects = [json.loads(r.value) for r in out if not isinstance(r, scoring.Batch)]
+    model_contract = contract.read_contract(model)
+    out = list(reading.read_batches(path, model_contract, ["trip_id"], batch_rows=2))
+    batches = [b for b in out if isinstance(b, reading.Batch)]
+    rejects = [json.loads(r.value) for r in out if not isinstance(r, reading.Batch)]
     ids = [i for b in batches for i in b.kept[0]]
     assert ids == [f"t{i}" for i in range(9) if i != 5]
     assert [(r["line"], r["reason"]) for r in rejects] == [

@@ -13,7 +13,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from components import serving
-from components.scoring import batch, spec
+from components.scoring import batch, contract, spec
 from components.served_model.executor import served_state
 
 ROWS, REJECTS, SCORED_WITH, NOTE = "rows", "rejects", "scored_with", "note"
@@ -23,7 +23,7 @@ def scoring_state(data: str, serving_dir: str) -> str:
     """The data folder's files (names, sizes, times) and what is served: a
     local run's cache key, so new rows or a new version are scored again."""
     listing = []
-    for path in batch.input_files(data) if fileio.exists(data) else []:
+    for path in contract.input_files(data) if fileio.exists(data) else []:
         stat = fileio.stat(path)
         listing.append(f"{path}:{stat.length}:{stat.mtime_nsec}")
     return json.dumps({"files": listing, "served": served_state(serving_dir)})
@@ -55,10 +55,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         heads = json.loads(exec_properties.get(spec.HEADS_KEY) or "[]")
         keep = json.loads(exec_properties.get(spec.KEEP_KEY) or "[]")
         fmt = exec_properties.get(spec.FORMAT_KEY) or "csv"
-        contract = batch.read_contract(model, heads or None)
-        files = batch.input_files(exec_properties[spec.DATA_KEY])
+        model_contract = contract.read_contract(model, heads or None)
+        files = contract.input_files(exec_properties[spec.DATA_KEY])
         output = os.path.join(predictions.uri, f"predictions.{fmt}")
-        done = batch.score(files, contract, output, keep, self._beam_pipeline_args)
+        done = batch.score(files, model_contract, output, keep, self._beam_pipeline_args)
         predictions.set_int_custom_property(ROWS, done.rows)
         predictions.set_int_custom_property(REJECTS, done.rejects)
         predictions.set_string_custom_property(SCORED_WITH, model)
