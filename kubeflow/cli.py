@@ -134,7 +134,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_follow(args: argparse.Namespace) -> int:
-    from kubeflow.client import check_host
+    from kubeflow.host import check_host
 
     connection, _ = _connection(args)
     return _follow(check_host(connection), args.run_id, args)

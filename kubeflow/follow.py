@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from kubeflow.client import HostUnreachable, KubeflowError, call
 from kubeflow.connection import Connection
+from kubeflow.host import HostUnreachable, KubeflowError, call
 from pipeline.errors import FollowStopped, FollowTimeout, RunFailed, UsageError
 
 # v2beta1 RuntimeState -> what the terminal says. KFP and Vertex mark a

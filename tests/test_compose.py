@@ -13,7 +13,7 @@ from tests.artifacts import SPEC, _example, make_inputs, rows
 from tests.test_trainer_executor import _do
 from trainer_module.compose import CompositionError, compose
 from trainer_module.export import serving_inputs, signature_outputs
-from trainer_module.parts import PARTS_FILE, read_parts
+from trainer_module.part_info import PARTS_FILE, read_parts
 
 
 def _shifted_rows(count: int, seed: int) -> list[dict]:

@@ -494,7 +494,7 @@ def test_the_model_parses_only_the_columns_the_config_reads(first_run):
     """A column the config ignores may change type between spans (all empty in
     one, numbers in the next): no signature may parse it, or the evaluation of
     the served model on a later span fails."""
-    from trainer_module.parts import read_parts
+    from trainer_module.part_info import read_parts
 
     (part,) = read_parts(first_run.after["pushed_model"])
     assert "pickup_census_tract" not in part.raw_columns

@@ -14,7 +14,8 @@ import dataclasses
 import tensorflow as tf
 
 from trainer_module.export import ServingModule, save, signature_outputs
-from trainer_module.parts import PARTS_FILE, head_of, read_parts, union_columns
+from trainer_module.part_info import PARTS_FILE, read_parts, union_columns
+from trainer_module.parts import head_of
 
 
 class CompositionError(ValueError):

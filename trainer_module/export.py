@@ -32,7 +32,7 @@ from tfx.dsl.io import fileio
 
 from trainer_module import parts
 from trainer_module.model import MultiHeadModel
-from trainer_module.parts import PartInfo
+from trainer_module.part_info import PartInfo, inputs_of, union_columns, write_parts
 from trainer_module.signatures import INPUTS_FILE, INTERNAL_SIGNATURE
 from trainer_module.spec import ModelSpec
 
@@ -86,13 +86,13 @@ def save(module: ServingModule, path: str) -> None:
     sigs = parts.signatures(module.parts, module.infos)
     with _without_keras_traces():
         tf.saved_model.save(module, path, signatures=sigs)
-    columns = parts.union_columns(module.infos, "serving_columns")
-    inputs = parts.inputs_of(columns)
+    columns = union_columns(module.infos, "serving_columns")
+    inputs = inputs_of(columns)
     inputs["missing_values"] = sorted({t for info in module.infos for t in info.missing_values})
     fileio.makedirs(os.path.dirname(os.path.join(path, INPUTS_FILE)))
     with fileio.open(os.path.join(path, INPUTS_FILE), "w") as f:
         f.write(json.dumps(inputs, indent=2))
-    parts.write_parts(path, module.infos)
+    write_parts(path, module.infos)
     # Read the signatures back from saved_model.pb: cheaper than a reload.
     missing = sorted(set(sigs) - set(signature_outputs(path)))
     if missing:

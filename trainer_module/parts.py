@@ -11,27 +11,24 @@ involved part's columns, then run each part's transform on its own columns:
 a head taken from an older model keeps the exact inputs it was trained on.
 
 Which part serves which head, and the parse specs each part reads, are in
-`assets.extra/parts.json` (PARTS_FILE): a SavedModel keeps functions, not
+`assets.extra/parts.json` (part_info.py): a SavedModel keeps functions, not
 Python attributes.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import os
 from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
-from tfx.dsl.io import fileio
 
 from trainer_module import columns as named_columns
 from trainer_module.columns import ParseSpec
 from trainer_module.fused import FusedTowers, can_fuse
 from trainer_module.model import MultiHeadModel
+from trainer_module.part_info import PartInfo, spec_from_json, spec_to_json, union_columns
 from trainer_module.signatures import (
     COLUMNS_SIGNATURE,
     INPUT_NAME,
@@ -39,79 +36,6 @@ from trainer_module.signatures import (
     TRANSFORM_SIGNATURE,
 )
 from trainer_module.spec import ModelSpec
-
-PARTS_FILE = "assets.extra/parts.json"
-
-
-def spec_to_json(feature: tf.io.FixedLenFeature | tf.io.VarLenFeature) -> ParseSpec:
-    if isinstance(feature, tf.io.VarLenFeature):
-        return {"kind": "var", "dtype": feature.dtype.name}
-    if isinstance(feature, tf.io.FixedLenFeature):
-        default = feature.default_value
-        if default is not None:
-            default = tf.nest.map_structure(
-                lambda v: v.decode() if isinstance(v, bytes) else v,
-                tf.constant(default).numpy().tolist(),
-            )
-        return {
-            "kind": "fixed",
-            "dtype": feature.dtype.name,
-            "shape": list(feature.shape),
-            "default": default,
-        }
-    raise ValueError(f"cannot serve a column parsed as {type(feature).__name__}")
-
-
-def spec_from_json(spec: ParseSpec) -> tf.io.FixedLenFeature | tf.io.VarLenFeature:
-    dtype = tf.as_dtype(spec["dtype"])
-    if spec["kind"] == "var":
-        return tf.io.VarLenFeature(dtype)
-    return tf.io.FixedLenFeature(spec["shape"], dtype, spec["default"])
-
-
-def inputs_of(columns: dict[str, ParseSpec]) -> dict[str, list[str]]:
-    """Raw columns a serving example must carry, and those it may leave out."""
-    required = sorted(
-        name for name, s in columns.items() if s["kind"] == "fixed" and s["default"] is None
-    )
-    return {"required": required, "optional": sorted(set(columns) - set(required))}
-
-
-@dataclasses.dataclass
-class PartInfo:
-    """What parts.json says of one part."""
-
-    heads: list[str]  # the heads this part serves in this model
-    trained_heads: list[str]  # every head its functions compute
-    serving_columns: dict[str, ParseSpec]
-    raw_columns: dict[str, ParseSpec]  # serving columns plus labels
-    label_keys: dict[str, dict[str, str]]  # head -> {"label": key, "weight": key}
-    outputs: dict[str, list[str]]  # head -> its output names
-    backbone: bool
-    fused: bool
-    origin: str  # where it was trained (the trainer's model folder)
-    # Cell values its training data read as missing (ModelSpec.missing_values).
-    missing_values: list[str] = dataclasses.field(default_factory=list)
-    # head -> its class names, in output order (multiclass heads with classes).
-    classes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def read_parts(model_dir: str) -> list[PartInfo] | None:
-    """The parts of a model (None for a model exported before parts existed)."""
-    path = os.path.join(model_dir, PARTS_FILE)
-    if not fileio.exists(path):
-        return None
-    with fileio.open(path) as f:
-        return [PartInfo(**part) for part in json.load(f)["parts"]]
-
-
-def write_parts(model_dir: str, parts: list[PartInfo]) -> None:
-    fileio.makedirs(os.path.dirname(os.path.join(model_dir, PARTS_FILE)))
-    with fileio.open(os.path.join(model_dir, PARTS_FILE), "w") as f:
-        f.write(json.dumps({"parts": [p.as_dict() for p in parts]}, indent=2, sort_keys=True))
 
 
 def variables_by_name(model: tf_keras.Model) -> dict[str, tf.Variable]:
@@ -249,24 +173,6 @@ def _parse(examples: tf.Tensor, columns: dict[str, ParseSpec]) -> dict[str, tf.T
     return tf.io.parse_example(
         checked_examples(examples), {k: spec_from_json(v) for k, v in columns.items()}
     )
-
-
-def union_columns(parts: list[PartInfo], field: str) -> dict[str, ParseSpec]:
-    """Every column the parts read, each parsed once.
-
-    Raises:
-      ValueError: two parts parse one column differently.
-    """
-    result: dict[str, ParseSpec] = {}
-    for part in parts:
-        for name, spec in getattr(part, field).items():
-            if name in result and result[name] != spec:
-                raise ValueError(
-                    f"column {name!r} is parsed as {result[name]} by one part and as "
-                    f"{spec} by another"
-                )
-            result[name] = spec
-    return result
 
 
 def _part_outputs(part, info: PartInfo, parsed: dict, selected: list[str], every: bool) -> dict:

@@ -32,7 +32,7 @@ from components.evaluator.results import (
 )
 from components.evaluator.slices import check_slices
 from components.evaluator.verdicts import verdicts
-from trainer_module.parts import read_parts
+from trainer_module.part_info import read_parts
 
 EVAL_SPLIT = "eval"
 

@@ -9,7 +9,7 @@ import os
 from tfx.dsl.io import fileio
 
 from trainer_module.export import serving_inputs, signature_inputs, signature_outputs
-from trainer_module.parts import read_parts
+from trainer_module.part_info import read_parts
 from trainer_module.signatures import COLUMNS_SIGNATURE
 
 # How each named input of serving_columns reads a cell: its dtype.
