@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-plot
+.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-plot
 
 setup: $(STAMP)
 
@@ -24,7 +24,11 @@ lint: $(STAMP)
 # Two workers, one test file each at a time (module fixtures stay per file).
 TEST_WORKERS ?= 2
 
-test: lint
+# The report test renders a page in headless Chromium: installed when missing.
+browser:
+	@bash scripts/browser.sh
+
+test: lint browser
 	$(VENV)/bin/pytest -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadfile tests
 
 # Unit and executor tests only (no end-to-end pipeline runs).

@@ -19,6 +19,7 @@ from pipeline import scoring  # noqa: E402  (after TensorFlow's log level)
 from pipeline.config_file import DEFAULT_CONFIG, RETRAIN_CONFIG  # noqa: E402
 from pipeline.errors import CommandError  # noqa: E402
 from pipeline.logs import quiet_known_warnings  # noqa: E402
+from pipeline.report import command as report  # noqa: E402
 
 DEFAULT_HOME = ".multihead"
 
@@ -75,6 +76,7 @@ def _local_commands(sub: argparse._SubParsersAction) -> None:
     make_spans.add_argument("--csv", help="source CSV (default: the bundled taxi sample)")
     make_spans.set_defaults(func=_local("cmd_make_spans"))
     scoring.add_command(sub, DEFAULT_HOME)
+    report.add_command(sub, DEFAULT_HOME)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,11 +67,31 @@ def execute(
         components=progress.durations,
         **extra,
     )
-    latest = write_summary(summary, home)
     print(f"pipeline finished in {seconds:.1f}s")
     print(format_table(summary))
+    summary["report"] = _report(summary, home)
+    latest = write_summary(summary, home)
     print(f"summary: {latest}")
     return 0
+
+
+def _report(summary: dict[str, Any], home: str) -> str | None:
+    """Writes the run's report; a report that fails is said, never fails the
+    run (whatever was pushed stays pushed)."""
+    from pipeline.report.build import write_report
+
+    started = time.monotonic()
+    try:
+        page = write_report(summary, home, progress=lambda text: None)
+    except Exception as error:  # the run's outcome stands without its report
+        logging.getLogger(__name__).exception("report failed")
+        print(
+            f"report not written: {_last_error_line(error)}; "
+            f"rebuild it with: multihead report --home {home} --run {summary['run_id']}"
+        )
+        return None
+    print(f"report: {page} ({time.monotonic() - started:.1f}s)")
+    return page
 
 
 def writable_home(path: str) -> str:

@@ -2,9 +2,10 @@
 
 Handlers raise these; `pipeline.cli.main` prints the message and returns the
 code, in one place. Exit codes: 0 done (pushed or not), 1 a component, a
-Kubeflow host or a followed Kubeflow run failed, 2 bad config or data, 3
-another run holds the home, 4 stopped following a Kubeflow run at its
---timeout, 130 following stopped by Ctrl-C (the run itself goes on).
+Kubeflow host or a followed Kubeflow run failed, 2 bad config or data (or a
+run whose records are gone), 3 another run holds the home, 4 stopped
+following a Kubeflow run at its --timeout, 130 following stopped by Ctrl-C
+(the run itself goes on).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ class DataError(CommandError, ValueError):
 
 class UsageError(CommandError, ValueError):
     """A command-line option that cannot be used as given."""
+
+    exit_code = 2
+
+
+class ReportError(CommandError, ValueError):
+    """A run's report cannot be written: its summary or an artifact it names
+    is missing or unreadable."""
 
     exit_code = 2
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 
+from pipeline import home as home_layout
 from pipeline.errors import DataError
 
 SPAN_DIR = re.compile(r"^span-(\d+)$")
@@ -57,8 +58,8 @@ def stage(spans: dict[int, str], chosen: list[int], home: str) -> str:
 def last_pushed_spans(home: str) -> tuple[list[int], str | None]:
     """Spans and model path of the newest run summary that pushed a model."""
     best: tuple[float, list[int], str | None] = (-1.0, [], None)
-    for path in glob.glob(os.path.join(home, "runs", "*.json")):
-        if os.path.basename(path) == "latest.json":
+    for path in glob.glob(os.path.join(home, home_layout.RUNS_DIR, "*.json")):
+        if os.path.basename(path) == home_layout.LATEST:
             continue
         try:
             with open(path) as f:

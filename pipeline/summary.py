@@ -26,6 +26,7 @@ from components.served_model.component import ServedModelLookup
 from components.served_model.spec import MODEL_KEY as LOOKUP_MODEL_KEY
 from components.trainer.component import MultiHeadTrainer
 from components.trainer.spec import MODEL_KEY
+from pipeline import home as home_layout
 
 RUN_CONTEXT = "pipeline_run"
 PIPELINE_CONTEXT = "pipeline"
@@ -34,6 +35,8 @@ NODE_CONTEXT = "node"
 TRAINER, EVALUATOR = MultiHeadTrainer.__name__, MultiHeadEvaluator.__name__
 PUSHER, LOOKUP = MultiHeadPusher.__name__, ServedModelLookup.__name__
 SCORER = BatchScorer.__name__
+# The stock StatisticsGen's node id and output key.
+STATISTICS, STATISTICS_KEY = "StatisticsGen", "statistics"
 
 
 def _custom(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
@@ -159,7 +162,15 @@ def build_summary(metadata_file: str, pipeline_name: str, serving_dir: str) -> d
         "release": _json(blessing, properties.RELEASE),
         "baseline_version": served[0]["version"] if served else None,
         "predictions": _predictions(outputs.get(SCORER, PREDICTIONS_KEY)),
+        # What the report reads: the examples whose eval split judged the
+        # model, and their statistics (row counts per split).
+        "examples": _custom(blessing, properties.EVALUATED_ON) if blessing is not None else None,
+        "statistics": _uri(outputs.get(STATISTICS, STATISTICS_KEY)),
     }
+
+
+def _uri(artifact: metadata_store_pb2.Artifact | None) -> str | None:
+    return artifact.uri if artifact is not None else None
 
 
 def _predictions(artifact: metadata_store_pb2.Artifact | None) -> dict[str, Any] | None:
@@ -183,19 +194,21 @@ def _predictions(artifact: metadata_store_pb2.Artifact | None) -> dict[str, Any]
 
 def write_summary(summary: dict[str, Any], home: str) -> str:
     """Writes runs/<run id>.json and runs/latest.json; returns the latter."""
-    runs = os.path.join(home, "runs")
+    runs = os.path.join(home, home_layout.RUNS_DIR)
     os.makedirs(runs, exist_ok=True)
     text = json.dumps(summary, indent=2, sort_keys=True)
-    safe_id = summary["run_id"].replace(":", "-").replace("/", "-")
-    for name in (f"{safe_id}.json", "latest.json"):
+    for name in (
+        os.path.basename(home_layout.summary_file(home, summary["run_id"])),
+        home_layout.LATEST,
+    ):
         temporary = os.path.join(runs, f".{name}.tmp")
         with open(temporary, "w") as f:
             f.write(text + "\n")
         os.replace(temporary, os.path.join(runs, name))
-    return os.path.join(runs, "latest.json")
+    return home_layout.summary_file(home)
 
 
-def _threshold_text(bound: dict[str, float]) -> str:
+def threshold_text(bound: dict[str, float]) -> str:
     parts = []
     if "lower" in bound:
         parts.append(f">= {bound['lower']:g}")
@@ -266,7 +279,7 @@ def format_table(summary: dict[str, Any]) -> str:
     for head, info in sorted(summary["heads"].items()):
         for metric, value in sorted(info["metrics"].items()):
             bound = info["thresholds"].get(metric, {})
-            text = _threshold_text(bound)
+            text = threshold_text(bound)
             rows.append((head, metric, f"{value:.4g}", text or "-", info["verdict"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [

@@ -339,6 +339,38 @@ def test_a_slice_made_bad_is_refused_by_its_gate_while_the_whole_split_passes(ba
     assert f"worst: {reason}" in bad_slice.result.stdout
 
 
+def test_the_report_of_a_refused_slice_lists_it_first_in_its_slicing(bad_slice):
+    page = open(bad_slice.after["report"]).read()
+    section = page[page.index('id="head-big_tipper"') : page.index('id="head-fare"')]
+    assert '<span class="verdict fail">fail</span>' in section
+    assert '<li class="failing">big_tipper on payment_type=Credit Card (' in section
+    slicing = section[section.index("Slices by payment_type") :]
+    first_row = slicing[slicing.index("<tr><td>") :].split("</tr>")[0]
+    assert "payment_type=Credit Card" in first_row and "verdict fail" in first_row
+
+
+def test_report_rebuilds_a_past_run_and_names_the_runs_it_knows(home, first_run, cached_rerun):
+    run_id, page = first_run.after["run_id"], first_run.after["report"]
+    os.remove(page)
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "report", "--home", home.path, "--run", run_id],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+    assert rebuilt.stdout.splitlines()[-1] == f"report: {page}"
+    assert run_id in open(page).read()
+    unknown = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "report", "--home", home.path, "--run", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert unknown.returncode == 2
+    assert f"no summary of run 'nope' in {home.path}/runs; runs there: " in unknown.stderr
+
+
 def test_a_scoring_folder_is_scored_after_the_push_by_the_served_model(scored):
     scenario, rows = scored
     predictions = scenario.after["predictions"]

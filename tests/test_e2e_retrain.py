@@ -212,3 +212,33 @@ def test_a_corrupt_served_version_is_named_and_the_run_goes_on_from_the_last_goo
     assert fourth["warm_start"]["warm"] == ["big_tipper", "fare", "trip_seconds"]
     assert fourth["pushed_model"].endswith(os.path.join("taxi-multihead", "4"))
     assert served(runs["home"]) == ["1", "2", "3", "4"]  # the broken one is left for a person
+
+
+def test_the_third_runs_report_shows_the_kept_head_its_interval_and_every_plot(runs):
+    """The report of the run that kept big_tipper's served version, rendered in
+    headless Chromium: a section per head, every plot loaded from beside the
+    page (nothing from the network), the failing reason marked, the metrics
+    against the served model with the paired interval the gate judged."""
+    from tests.browser import render
+
+    process, third = runs["third"]
+    page = third["report"]
+    assert f"report: {page}" in process.stdout
+    shown = render(page, "report-retrain-third-run.png")
+    assert shown.sections == ["head-big_tipper", "head-fare", "head-trip_seconds"]
+    # binary: ROC, precision-recall, calibration; regression: predicted vs
+    # actual, residuals; every head: its loss curves.
+    assert len(shown.images) == 4 + 3 + 3
+    for image in shown.images:
+        assert image["complete"] and image["naturalWidth"] > 0, image
+        assert "/" not in image["src"], image  # beside the page
+    assert all(url.startswith("file://") for url in shown.requests), shown.requests
+    tipper = shown.text["head-big_tipper"]
+    assert tipper.startswith("big_tipper fail"), tipper[:80]
+    assert "kept from the served model" in tipper and "served v2" in tipper
+    assert "95% CI" in tipper  # the change column: this run - served, with its interval
+    assert "on served version 2's holdout" in tipper
+    assert "labelled train rows" in shown.text["head-fare"]
+    assert "serving_columns" in shown.text["signatures"]
+    assert "train" in shown.text["run"] and "eval" in shown.text["run"]  # row counts
+    assert os.path.getsize(shown.screenshot) > 50_000

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pathlib
 
 import pytest
 import tensorflow as tf
@@ -118,18 +120,36 @@ def _with_kind(count: int, seed: int) -> list[dict]:
     ]
 
 
-def test_a_multiclass_head_with_classes_names_its_class_in_every_signature(tmp_path):
+CLASSES = ["low", "mid", "high"]
+
+
+@dataclasses.dataclass
+class Kinds:
+    """A model with a multiclass head `kind` (classes by name), judged."""
+
+    root: pathlib.Path
+    inputs: Inputs
+    model: standard_artifacts.Model
+    verdicts: dict
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory) -> Kinds:
+    root = tmp_path_factory.mktemp("kinds")
     raw = SPEC.model_dump(mode="json")
-    classes = ["low", "mid", "high"]
     raw["heads"].append(
-        {"name": "kind", "label": "y_kind", "task": "multiclass", "classes": classes, "tower": [8]}
+        {"name": "kind", "label": "y_kind", "task": "multiclass", "classes": CLASSES, "tower": [8]}
     )
-    kinds = ModelSpec.model_validate(raw)
+    spec_with_kinds = ModelSpec.model_validate(raw)
     raw_spec = {**RAW_SPEC, "y_kind": tf.io.FixedLenFeature([], tf.string)}
-    (tmp_path / "inputs").mkdir()
-    inputs = make_inputs(str(tmp_path / "inputs"), kinds, _with_kind, raw_spec)
-    model, _ = _do(tmp_path, inputs, kinds)
-    serving = os.path.join(model.uri, "Format-Serving")
+    (root / "inputs").mkdir()
+    inputs = make_inputs(str(root / "inputs"), spec_with_kinds, _with_kind, raw_spec)
+    model, _ = _do(root, inputs, spec_with_kinds)
+    return Kinds(root, inputs, model, evaluate(root, inputs, model, _kind_gates()))
+
+
+def test_a_multiclass_head_with_classes_names_its_class_in_every_signature(kinds):
+    serving = os.path.join(kinds.model.uri, "Format-Serving")
     outputs = signature_outputs(serving)
     for signature in ("serving_default", "kind"):
         assert outputs[signature]["kind_class"] == ("DT_STRING", (-1,))
@@ -149,13 +169,42 @@ def test_a_multiclass_head_with_classes_names_its_class_in_every_signature(tmp_p
     )
     for signature in ("serving_default", "kind"):
         answer = loaded.signatures[signature](examples=examples)
-        names = [classes[i] for i in answer["kind"].numpy()]
+        names = [CLASSES[i] for i in answer["kind"].numpy()]
         assert [n.decode() for n in answer["kind_class"].numpy()] == names
     assert len(set(names)) > 1  # the head learned something: sizes 4, 10 and 16
     # TFMA takes the string output beside the others and judges the head.
-    verdicts = evaluate(tmp_path, inputs, model, _kind_gates())
-    assert verdicts["kind"]["verdict"] == "pass", verdicts["kind"]["reasons"]
-    assert 0.3 < verdicts["kind"]["metrics"]["sparse_categorical_accuracy"] <= 1.0
+    verdict = kinds.verdicts["kind"]
+    assert verdict["verdict"] == "pass", verdict["reasons"]
+    assert 0.3 < verdict["metrics"]["sparse_categorical_accuracy"] <= 1.0
+
+
+def test_the_report_draws_the_multiclass_heads_confusion_matrix_by_class_name(kinds):
+    """The report from a summary of this judged model: the confusion matrix's
+    axes carry the class names; its scores are the eval split's labelled rows."""
+    from PIL import Image
+
+    from pipeline.report.build import write_report
+
+    summary = {
+        "run_id": "kinds-1",
+        "pipeline": "kinds",
+        "heads": kinds.verdicts,
+        "blessed": True,
+        "model": kinds.model.uri,
+        "examples": kinds.inputs.raw_examples.uri,
+    }
+    seen = []
+    page = write_report(summary, str(kinds.root / "home"), progress=seen.append)
+    folder = os.path.dirname(page)
+    assert sorted(f for f in os.listdir(folder) if f.startswith("kind-")) == [
+        "kind-confusion-matrix.png",
+        "kind-loss.png",
+    ]
+    assert Image.open(os.path.join(folder, "kind-confusion-matrix.png")).size[0] >= 440
+    text = open(page).read()
+    assert 'id="head-kind"' in text and "sparse_categorical_accuracy" in text
+    assert "kind_class (string)" in text  # the signatures table
+    assert seen and "eval rows" in seen[0]
 
 
 def _kind_gates() -> EvaluationSpec:

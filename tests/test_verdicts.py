@@ -53,9 +53,11 @@ def test_head_without_thresholds_passes():
         "thresholds": {},
         "verdict": "pass",
         "reasons": ["free: no thresholds set"],
+        "failures": 0,
         "served": None,
         "degenerate": None,
         "slices": {},
+        "changes": {},
     }
 
 
@@ -142,6 +144,10 @@ def test_a_drop_within_the_noise_is_not_refused():
         "h: mean_absolute_error 401 vs served v2 327, worse by 74 (95% CI 11.21..136.8), "
         "allowed 49.05"
     ]
+    # The diff and its interval are kept for the report.
+    kept = verdict["changes"]["mean_absolute_error"]
+    assert kept["diff"] == 74.0 and kept["confidence"] == 0.95
+    assert round(kept["low"], 2) == 11.21 and round(kept["high"], 1) == 136.8
 
 
 def test_a_drop_the_interval_supports_is_refused():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import time
 from typing import Any
@@ -15,10 +16,13 @@ from absl import logging
 from trainer_module import data, export
 from trainer_module.model import InputColumn, MultiHeadModel, build_model
 from trainer_module.spec import ModelSpec
-from trainer_module.training import StepResult, TrainingLoop
+from trainer_module.training import Batch, StepResult, TrainingLoop
 from trainer_module.warm_start import warm_start
 
 SCAN_BATCH = 4096
+# The validation curve: each head's loss on the eval split's first batches,
+# measured at every log step (forward passes only, held in memory).
+VALIDATION_BATCHES = 4
 
 
 @dataclasses.dataclass
@@ -50,6 +54,11 @@ def set_label_scales(model: MultiHeadModel, stats: dict[str, data.LabelStats]) -
     for name, layer in model.scales.items():
         layer.shift.assign(stats[name].mean)
         layer.scale.assign(stats[name].std)
+
+
+def _rows(batch: Batch) -> int:
+    features = batch[0]
+    return int(tf.shape(next(iter(features.values())))[0])
 
 
 def seed_everything(seed: int) -> None:
@@ -106,12 +115,28 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
         for h in spec.heads
     }
 
+    held = list(
+        itertools.islice(
+            data.make_dataset(
+                eval_files, feature_spec, spec, training.batch_size, shuffle=False, repeat=False
+            ),
+            VALIDATION_BATCHES,
+        )
+    )
+    curves: dict[str, dict[str, list[list[float]]]] = {
+        h.name: {"train": [], "validation": []} for h in spec.heads
+    }
+
     def on_log(result: StepResult) -> None:
-        for name, value in result.losses.items():
+        validation = loop.evaluate(iter(held), len(held))
+        for name, value in result.window.items():
+            curves[name]["train"].append([result.step, value])
+            curves[name]["validation"].append([result.step, validation[name]])
             with writers[name].as_default(step=result.step):
                 tf.summary.scalar("loss/train", value)
-        shown = " ".join(f"{k}={v:.4g}" for k, v in result.losses.items())
-        logging.info("step %d/%d %s", result.step, training.steps, shown)
+                tf.summary.scalar("loss/validation", validation[name])
+        shown = " ".join(f"{k}={v:.4g}" for k, v in result.window.items())
+        logging.info("step %d/%d train %s", result.step, training.steps, shown)
 
     started = time.monotonic()
     final = loop.fit(train_batches, training.steps, on_log=on_log, log_every=training.log_every)
@@ -132,8 +157,12 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
     return {
         "steps": final.step,
         "fit_seconds": fit_seconds,
-        "train_loss": final.losses,
+        "train_loss": final.window,  # mean over the last log_every steps
         "eval_loss": eval_losses,
+        # Train: mean loss since the previous log step; validation: on the
+        # eval split's first VALIDATION_BATCHES batches.
+        "curves": curves,
+        "validation_rows": sum(_rows(batch) for batch in held),
         "warm_start": warm.as_dict() if warm else None,
         "labels": {
             k: {"rows": v.rows, "missing": v.missing, "mean": v.mean, "std": v.std}

@@ -52,8 +52,12 @@ def masked_loss(
 
 @dataclasses.dataclass
 class StepResult:
+    """Each head's loss on the step's batch, and (`window`) its mean over the
+    steps since the previous log: the train curve a person reads."""
+
     step: int
     losses: dict[str, float]
+    window: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 class TrainingLoop:
@@ -168,6 +172,8 @@ class TrainingLoop:
     ) -> StepResult:
         """Runs `steps` updates; stops with NonFiniteLossError naming the head."""
         result = StepResult(0, {})
+        sums: dict[str, float] = {}
+        count = 0
         for step in range(1, steps + 1):
             out = self.step(next(batches))
             # One host sync per step for all heads' losses.
@@ -178,9 +184,13 @@ class TrainingLoop:
                         f"head {name!r}: loss is {value} at step {step}; "
                         f"lower its learning rate ({self._lr(name)}) or check its label"
                     )
-            result = StepResult(step, losses)
+            count += 1
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + value
+            result = StepResult(step, losses, {k: v / count for k, v in sums.items()})
             if on_log and (step % log_every == 0 or step == steps):
                 on_log(result)
+                sums, count = {}, 0
         return result
 
     def evaluate(self, batches: Iterator[Batch], count: int) -> dict[str, float]:

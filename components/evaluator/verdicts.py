@@ -158,9 +158,9 @@ def head_verdict(
       slices: the head's checks on the slices (slices.py), if any.
 
     Returns:
-      {"metrics", "thresholds", "verdict", "reasons", "served", "degenerate",
-      "slices"}; failing reasons come first (the whole split's, then the
-      slices').
+      {"metrics", "thresholds", "verdict", "reasons", "failures", "served",
+      "degenerate", "slices", "changes"}; the `failures` first reasons are the
+      failing ones (the whole split's, then the slices').
     """
     slices = slices or SliceChecks()
     metrics = {m: metrics[m] for m in head.metrics if m in metrics}
@@ -206,12 +206,31 @@ def head_verdict(
         },
         "verdict": FAIL if failures else PASS,
         "reasons": failures + passes,
+        "failures": len(failures),  # the first reasons are the failing ones
         "served": None
         if served_metrics is None
         else {"version": served_version, "metrics": dict(sorted(served_metrics.items()))},
         "degenerate": degenerate,
         "slices": slices.slicings,
+        "changes": _changes(changes, confidence),
     }
+
+
+def _changes(
+    changes: dict[str, Estimate] | None, confidence: float | None
+) -> dict[str, dict[str, float]]:
+    """Each compared metric's diff (candidate - served) and, where TFMA
+    computed one, its interval at `confidence`: for the report."""
+    result = {}
+    for metric, change in sorted((changes or {}).items()):
+        if math.isnan(change.value):
+            continue
+        entry = {"diff": change.value}
+        interval = change.interval(confidence)
+        if interval is not None:
+            entry.update(low=interval[0], high=interval[1], confidence=confidence)
+        result[metric] = entry
+    return result
 
 
 def verdicts(
@@ -239,6 +258,8 @@ def verdicts(
             spec.confidence,
             (slices or {}).get(head.name),
         )
+        # What the head is and which output was judged: for the report.
+        result[head.name].update(task=head.task, output=head.output)
     return result
 
 
@@ -272,6 +293,7 @@ def add_holdout_checks(
         (passes if ok else failures).append(text)
     verdict["holdout"] = {"metrics": dict(sorted(metrics.items())), "served": served_metrics}
     verdict["reasons"] = failures + verdict["reasons"] + passes
+    verdict["failures"] = len(failures) + verdict.get("failures", 0)
     if failures:
         verdict["verdict"] = FAIL
 
