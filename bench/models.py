@@ -11,7 +11,9 @@ from pipeline.config import PipelineConfig
 from trainer_module import data
 from trainer_module.model import MultiHeadModel, build_model
 from trainer_module.run import input_columns, seed_everything, set_label_scales
+from trainer_module.stopping import EarlyStopper
 from trainer_module.training import TrainingLoop
+from trainer_module.validation import validation_set
 
 
 def variant(config: PipelineConfig, heads: list[str] | None = None, **training) -> PipelineConfig:
@@ -58,13 +60,54 @@ class Workbench:
         set_label_scales(model, self.stats)
         return model
 
+    def stopping(self, config: PipelineConfig, model: MultiHeadModel):
+        """As the trainer does it: the validation slice of the training
+        split, the batches without it, and the stopper (None without
+        early stopping)."""
+        validation = validation_set(config, self.spec, self.train_files, self.eval_files)
+        batches = iter(
+            data.make_dataset(
+                self.train_files,
+                self.spec,
+                config,
+                config.training.batch_size,
+                shuffle=True,
+                repeat=True,
+                seed=config.training.seed,
+                holdout=validation.holdout,
+            )
+        )
+        if config.training.early_stopping is None:
+            return validation, batches, None
+        rules = {h.name: config.stopping_rule(h.name) for h in config.heads}
+        return validation, batches, EarlyStopper(rules, model.head_variables)
+
     def train(self, config: PipelineConfig, steps: int) -> tuple[MultiHeadModel, float]:
+        model, seconds, _ = self.train_with_report(config, steps)
+        return model, seconds
+
+    def train_with_report(
+        self, config: PipelineConfig, steps: int
+    ) -> tuple[MultiHeadModel, float, dict | None]:
+        """Trains `steps` steps at most (early stopping, when configured, as
+        the trainer does); returns the model, the fit's seconds and each
+        head's early-stopping report."""
         model = self.model(config)
         trainer = TrainingLoop(model, config)
-        batches = self.batches(config, config.training.seed)
+        stopping = config.training.early_stopping
+        if stopping is None:
+            batches, stopper, validation = self.batches(config, config.training.seed), None, None
+        else:
+            validation, batches, stopper = self.stopping(config, model)
         with Timer() as timer:
-            trainer.fit(batches, steps)
-        return model, timer.seconds
+            trainer.fit(
+                batches,
+                steps,
+                stopper=stopper,
+                validation=validation.batches if validation else None,
+                check_every=stopping.every if stopping else steps,
+            )
+        return model, timer.seconds, stopper.report() if stopper else None
 
     def evaluate(self, model: MultiHeadModel, config: PipelineConfig) -> dict[str, dict]:
         """AUC of binary heads, MAE of regression heads, on the eval split."""

@@ -25,6 +25,9 @@ SKIPPED_VERSIONS = "skipped_versions"  # JSON: newer versions that do not load, 
 
 # Model, by MultiHeadTrainer.
 WARM_START = "warm_start"  # JSON: groups warm-started, started fresh and why
+# JSON: per head early stopping (best step, stopped at, best validation
+# loss), the frozen heads, the validation slice, the steps run.
+TRAINING = "training"
 
 # PushedModel, by MultiHeadPusher.
 PUSHED = "pushed"  # 1 or 0

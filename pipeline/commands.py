@@ -17,7 +17,7 @@ from components.serving import serving_dir
 from pipeline import spans
 from pipeline.config import PipelineConfig
 from pipeline.config_file import TAXI_CSV, load_config
-from pipeline.errors import ComponentFailed, UsageError
+from pipeline.errors import ComponentFailed, ConfigError, UsageError
 from pipeline.lock import home_lock
 from pipeline.preflight import check_data
 
@@ -94,6 +94,33 @@ def _report(summary: dict[str, Any], home: str) -> str | None:
     return page
 
 
+def check_frozen_heads(config: PipelineConfig, home: str) -> None:
+    """Before any component runs: the frozen heads can be served from the
+    version the lookup will find (the newest that loads).
+
+    Raises:
+      ConfigError: naming the head and why (freeze.py).
+    """
+    if not config.frozen:
+        return
+    from components import serving
+    from trainer_module.freeze import FreezeError, check_frozen
+
+    folder = serving_dir(home, config.name)
+    version, skipped = serving.newest_loadable(folder)
+    if version is None and skipped:
+        why = "; ".join(f"version {v}: {problem}" for v, problem in sorted(skipped.items()))
+        raise ConfigError(
+            f"heads {config.frozen} are frozen, but no version served under {folder} loads "
+            f"({why}): a frozen head is served from the served model"
+        )
+    served = None if version is None else serving.version_dir(folder, version)
+    try:
+        check_frozen(config.model_spec(), served, f"served version {version}")
+    except FreezeError as error:
+        raise ConfigError(str(error)) from None
+
+
 def writable_home(path: str) -> str:
     """The home folder, made if needed, after checking that it can be written.
 
@@ -119,6 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     files = check_data(config, data_dir)
     home = writable_home(args.home)
     with home_lock(home, wait_seconds=args.wait):
+        check_frozen_heads(config, home)
         return execute(config, data_dir, files, home, args, {})
 
 
@@ -142,6 +170,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
             return 0
         staged = spans.stage(found, chosen, home)
         files = check_data(config, staged)
+        check_frozen_heads(config, home)
         print(f"spans {chosen} of {data_root}")
         return execute(config, staged, files, home, args, {"spans": chosen})
 

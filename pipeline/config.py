@@ -182,6 +182,15 @@ class PipelineConfig(ModelSpec):
         return self
 
     @model_validator(mode="after")
+    def _frozen_heads_have_a_served_model(self) -> PipelineConfig:
+        if self.frozen and not self.baseline.warm_start:
+            raise ValueError(
+                f"heads {self.frozen} are frozen: they are served from the served model, which "
+                "is looked up with baseline.warm_start; set baseline: {warm_start: true}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _known_slicings(self) -> PipelineConfig:
         check_slicings(self.evaluation.slices, {h.name: h.thresholds for h in self.heads})
         return self

@@ -13,6 +13,7 @@ from tfx.dsl.io import fileio
 from pipeline.config import PipelineConfig
 from pipeline.errors import DataError
 from pipeline.pipeline import CSV_PATTERN
+from trainer_module.spec import MIN_VALIDATION_ROWS
 
 
 def csv_files(data_dir: str) -> list[str]:
@@ -215,7 +216,8 @@ def _header(config: PipelineConfig, path: str) -> list[str]:
     return header
 
 
-def _check_file(path: str, expected: list[str], first: str, columns: _Columns) -> None:
+def _check_file(path: str, expected: list[str], first: str, columns: _Columns) -> int:
+    """Checks one file; returns its number of rows."""
     with fileio.open(path, "r") as f:
         reader = csv.reader(f)
         header = _read_header(reader)
@@ -234,6 +236,30 @@ def _check_file(path: str, expected: list[str], first: str, columns: _Columns) -
             columns.row(path, reader.line_num, row)
         if rows == 0:
             raise DataError(f"{path} has a header but no rows")
+        return rows
+
+
+# TFX ExampleGen's default output split, which the pipeline keeps: train 2,
+# eval 1 hash buckets.
+TRAIN_SHARE = 2 / 3
+
+
+def _check_validation_slice(config: PipelineConfig, rows: int, files: list[str]) -> None:
+    """Early stopping carves its validation slice from the training split:
+    refuse data too small for one, saying how many rows it needs."""
+    stopping = config.training.early_stopping
+    if stopping is None:
+        return
+    train_rows = round(rows * TRAIN_SHARE)
+    if train_rows < stopping.rows_needed():
+        raise DataError(
+            f"training.early_stopping: {rows:,} rows in {len(files)} file(s) give about "
+            f"{train_rows:,} training rows; its validation slice (validation_fraction "
+            f"{stopping.validation_fraction:g} of them) needs at least {MIN_VALIDATION_ROWS} "
+            f"rows, so {stopping.rows_needed():,} training rows (about "
+            f"{math.ceil(stopping.rows_needed() / TRAIN_SHARE):,} rows of data): add data, "
+            "raise validation_fraction, or remove training.early_stopping"
+        )
 
 
 def check_data(config: PipelineConfig, data_dir: str) -> list[str]:
@@ -248,16 +274,18 @@ def check_data(config: PipelineConfig, data_dir: str) -> list[str]:
         token), a regression label is not a finite number, a binary label is
         neither 0 nor 1 or has a third value, a multiclass label is not one of
         the head's classes, a column the config reads is empty throughout, a
-        file is empty).
+        file is empty, early stopping on too few rows for a validation slice).
     """
     files = csv_files(data_dir)
     path = files[0]
     try:
         header = _header(config, path)
         columns = _Columns(config, header)
+        rows = 0
         for path in files:
-            _check_file(path, header, files[0], columns)
+            rows += _check_file(path, header, files[0], columns)
     except UnicodeDecodeError:
         raise _bad_byte(path) from None
     columns.never_filled(header, files)
+    _check_validation_slice(config, rows, files)
     return files

@@ -159,6 +159,7 @@ def build_summary(metadata_file: str, pipeline_name: str, serving_dir: str) -> d
         "model": model.uri if model is not None else None,
         "push_refused": _custom(pushed, properties.PUSH_REFUSED) if pushed is not None else None,
         "warm_start": _json(model, properties.WARM_START),
+        "training": _json(model, properties.TRAINING),
         "release": _json(blessing, properties.RELEASE),
         "baseline_version": served[0]["version"] if served else None,
         "predictions": _predictions(outputs.get(SCORER, PREDICTIONS_KEY)),
@@ -273,6 +274,35 @@ def _slice_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _training_lines(summary: dict[str, Any]) -> list[str]:
+    """Per head: where early stopping stopped it, or that it is frozen."""
+    training = summary.get("training") or {}
+    stopping, frozen = training.get("early_stopping") or {}, training.get("frozen") or []
+    if not stopping and not frozen:
+        return []
+    names = sorted(set(stopping) | set(frozen))
+    width = max(len(n) for n in names)
+    lines = ["training:"]
+    for name in names:
+        if name in frozen:
+            lines.append(f"  {name.ljust(width)}  frozen: served from the served model")
+            continue
+        head = stopping[name]
+        end = (
+            f"stopped at step {head['stopped_at']:,}"
+            if head["stopped_at"] is not None
+            else f"ran to step {training['steps']:,}"
+        )
+        loss = head["best_validation_loss"]
+        best = (
+            f"best step {head['best_step']:,} (validation loss {loss:.4g})"
+            if loss is not None
+            else "no check"
+        )
+        lines.append(f"  {name.ljust(width)}  {end}, {best}")
+    return lines
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """The summary as a plain-text table, one row per head and metric."""
     rows = [("head", "metric", "value", "threshold", "verdict")]
@@ -322,6 +352,7 @@ def format_table(summary: dict[str, Any]) -> str:
             f"served version {version} does not load ({problem}); warm start and comparison "
             "used the newest version that does"
         )
+    lines += _training_lines(summary)
     if summary.get("warm_start"):
         warm = summary["warm_start"]
         lines.append(f"warm start: {', '.join(warm['warm']) or 'no head'}")

@@ -86,6 +86,7 @@ def write_config(
     auc_per_slice: dict | None = None,
     missing_values: list[str] | None = None,
     scoring: dict | None = None,
+    early_stopping: bool = True,
 ) -> str:
     """The bundled taxi config with lenient thresholds, for end-to-end runs
     (`slices`: evaluation.slices; `auc_per_slice`: big_tipper's per-slice AUC bound)."""
@@ -95,6 +96,8 @@ def write_config(
     if schema:
         config["schema"] = schema
     config["training"]["steps"] = steps
+    if not early_stopping:  # fixed steps, as before per-head early stopping
+        config["training"].pop("early_stopping", None)
     thresholds = {
         "big_tipper": {"auc": {"lower": auc_lower}},
         "fare": {"mean_absolute_error": {"upper": 10.0}},

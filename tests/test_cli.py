@@ -36,7 +36,7 @@ def test_a_bad_option_exits_2_and_says_what_to_write(capsys):
 def test_a_home_that_cannot_be_written_exits_2_naming_it(tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
-    taxi_sample(str(data / "part.csv"), rows=20)
+    taxi_sample(str(data / "part.csv"), rows=1600)  # enough for the validation slice
     home = tmp_path / "home"
     home.mkdir()
     home.chmod(0o500)

@@ -204,8 +204,16 @@ def bad_slice(home, first_run) -> Scenario:
     folder.mkdir()
     shuffle_card_labels(home.data / "sample.csv", folder / "sample.csv")
     per_slice = {"slicing": ["payment_type"], "lower": 0.7, "min_examples": 100}
+    # Fixed steps: with half of big_tipper's labels noise, its validation loss
+    # is noise too, and early stopping keeps a model weak on Cash as well
+    # (its few positives then fail the same bound); this scenario is the gate's.
     config = write_config(
-        home.root / "bad_slice.yaml", folder, 0.6, slices=SLICES, auc_per_slice=per_slice
+        home.root / "bad_slice.yaml",
+        folder,
+        0.6,
+        slices=SLICES,
+        auc_per_slice=per_slice,
+        early_stopping=False,
     )
     scenario = home.run(config)
     assert scenario.result.returncode == 0, scenario.result.stderr[-3000:]
@@ -275,6 +283,14 @@ def test_summary_has_every_head_and_the_pushed_model(home, first_run):
     assert first["pushed_model"] == os.path.join(serving, "1")
     assert first["served_model"] == {"version": 1, "path": first["pushed_model"]}
     assert first["push_cached"] is None
+    # Per-head early stopping (the bundled config's, at most 300 steps here).
+    stopping = first["training"]["early_stopping"]
+    assert sorted(stopping) == HEADS
+    for head, course in stopping.items():
+        assert 0 < course["best_step"] <= (course["stopped_at"] or 300) <= 300, (head, course)
+        assert course["best_validation_loss"] > 0
+        assert re.search(rf"\n  {head} +(stopped at step|ran to step) ", first_run.result.stdout)
+    assert "rows of the training split" in first["training"]["validation"]["source"]
     with open(os.path.join(home.path, "runs", first["run_id"].replace(":", "-") + ".json")) as f:
         assert json.load(f) == first
 
@@ -576,6 +592,15 @@ def test_benchmark_smoke(home, first_run):
         re.fullmatch(r"RESULT serving \S+=[-\d.e+]+ target=\S+ (met|missed)", x) for x in lines
     )
     outcome = quality.run(home.path, seeds=1, steps=20, config_path=home.lenient)
-    assert set(outcome["scores"]) == {"disjoint", "single", "joint_backbone", "disjoint_backbone"}
+    assert set(outcome["scores"]) == {
+        "disjoint",
+        "early_stopping",
+        "single",
+        "joint_backbone_none",
+        "joint_backbone_uncertainty",
+        "joint_backbone_pcgrad",
+        "disjoint_backbone",
+    }
     assert outcome["scores"]["disjoint"]["big_tipper"][0] > 0.5
-    assert len(outcome["results"]) == 3
+    assert all(0 < step <= 300 for steps in outcome["stops"].values() for step in steps)
+    assert len(outcome["results"]) == 3 * (1 + 1 + 3) + 1

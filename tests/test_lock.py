@@ -71,7 +71,7 @@ def test_run_command_exits_3_while_another_run_holds_the_home(tmp_path, capsys):
 
     data = tmp_path / "data"
     data.mkdir()
-    taxi_sample(str(data / "a.csv"), rows=20)
+    taxi_sample(str(data / "a.csv"), rows=1600)  # enough for the validation slice
     home = str(tmp_path / "home")
     with home_lock(home):
         assert main(["run", "--data", str(data), "--home", home]) == 3

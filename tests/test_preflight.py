@@ -9,7 +9,26 @@ from pipeline.errors import DataError
 from pipeline.preflight import check_data
 from tests.conftest import rewrite_rows, taxi_sample
 
-CONFIG = load_config()
+BUNDLED = load_config()
+# The CSV checks on small files: the bundled config without early stopping,
+# whose own check (enough rows for a validation slice) is tested below.
+CONFIG = BUNDLED.model_copy(
+    update={"training": BUNDLED.training.model_copy(update={"early_stopping": None})}
+)
+
+
+def test_early_stopping_on_too_few_rows_says_how_many_it_needs(tmp_path):
+    taxi_sample(str(tmp_path / "a.csv"), rows=600)
+    with pytest.raises(DataError) as refused:
+        check_data(BUNDLED, str(tmp_path))
+    assert str(refused.value) == (
+        "training.early_stopping: 600 rows in 1 file(s) give about 400 training rows; its "
+        "validation slice (validation_fraction 0.1 of them) needs at least 100 rows, so 1,000 "
+        "training rows (about 1,500 rows of data): add data, raise validation_fraction, or "
+        "remove training.early_stopping"
+    )
+    taxi_sample(str(tmp_path / "a.csv"), rows=1500)
+    assert check_data(BUNDLED, str(tmp_path)) == [str(tmp_path / "a.csv")]
 
 
 def test_taxi_sample_passes(tmp_path):

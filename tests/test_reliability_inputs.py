@@ -95,6 +95,40 @@ CONFIGS = [
     ("no heads", _config(heads=[]), "heads: List should have at least 1 item"),
     ("empty missing token", _config(missing_values=["NA", ""]), "missing value token ''"),
     ("missing token twice", _config(missing_values=["NA", "NA"]), "missing_values repeats"),
+    (
+        "early stopping without patience",
+        _config(training={**TAXI["training"], "early_stopping": {"patience": 0}}),
+        "training.early_stopping.patience: Input should be greater than 0",
+    ),
+    (
+        "a head's early stopping without the training's",
+        lambda c: _head(0, early_stopping={"patience": 8})(
+            _config(training={**TAXI["training"], "early_stopping": None})(c)
+        ),
+        "heads[big_tipper].early_stopping needs training.early_stopping",
+    ),
+    (
+        "a frozen head without warm start",
+        _head(1, freeze=True),
+        "heads ['fare'] are frozen: they are served from the served model, which is looked up "
+        "with baseline.warm_start",
+    ),
+    (
+        "balancing without a backbone",
+        _config(training={**TAXI["training"], "balancing": "pcgrad"}),
+        "give it as training.backbone.balancing, beside backbone.layers (this config has no "
+        "backbone)",
+    ),
+    (
+        "balancing with per-head backbone updates",
+        _config(training={**TAXI["training"], "backbone": {"layers": [8], "balancing": "pcgrad"}}),
+        "set backbone.update: backbone_optimizer",
+    ),
+    (
+        "a frozen head with early stopping",
+        _head(1, freeze=True, early_stopping={"patience": 2}),
+        "heads[fare] is frozen (not trained): its early_stopping would do nothing",
+    ),
 ]
 
 
@@ -198,10 +232,10 @@ def _verify_untouched(home: str) -> None:
     assert not os.path.exists(os.path.join(home, "pipelines"))  # no component ran
 
 
-def _data(tmp_path) -> str:
+def _data(tmp_path, rows: int = 20) -> str:
     folder = tmp_path / "data"
     folder.mkdir()
-    taxi_sample(str(folder / "a.csv"), rows=20)
+    taxi_sample(str(folder / "a.csv"), rows=rows)
     return str(folder)
 
 
@@ -246,8 +280,25 @@ def test_a_data_folder_that_is_not_there_or_has_no_csv(tmp_path, capsys, home):
     _verify_untouched(home)
 
 
+def test_a_frozen_head_without_a_served_model_that_loads(tmp_path, capsys, home):
+    config = copy.deepcopy(TAXI)
+    config["data"] = _data(tmp_path, rows=1600)
+    config["baseline"] = {"warm_start": True}
+    config["heads"][1]["freeze"] = True
+    path = tmp_path / "frozen.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", "--config", str(path), "--home", home]) == 2
+    error = capsys.readouterr().err
+    assert "heads ['fare'] are frozen, but no version served under " in error
+    assert "(version 1: " in error  # the served version 1 of the home fixture does not load
+    _verify_untouched(home)
+    empty = str(tmp_path / "empty_home")
+    assert main(["run", "--config", str(path), "--home", empty]) == 2
+    assert "no model is served yet" in capsys.readouterr().err
+
+
 def test_a_home_that_is_not_a_folder(tmp_path, capsys):
-    data = _data(tmp_path)
+    data = _data(tmp_path, rows=1600)  # enough for early stopping's validation slice
     home = tmp_path / "home"
     home.write_text("a file")
     assert main(["run", "--data", data, "--home", str(home)]) == 2

@@ -17,6 +17,23 @@ from trainer_module.spec import HeadSpec, ModelSpec
 from trainer_module.training import Batch
 
 SHUFFLE_BUFFER = 10_000
+# The validation slice of early stopping: an example is in it when a
+# fingerprint of its bytes falls in the first `fraction` of these buckets.
+HOLDOUT_BUCKETS = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Holdout:
+    """Which side of the validation slice a dataset keeps: the slice itself
+    (`inside`) or the rest of the training split."""
+
+    fraction: float
+    inside: bool
+
+    def keeps(self, record: tf.Tensor) -> tf.Tensor:
+        bucket = tf.strings.to_hash_bucket_fast(record, HOLDOUT_BUCKETS)
+        held = bucket < round(self.fraction * HOLDOUT_BUCKETS)
+        return held if self.inside else tf.logical_not(held)
 
 
 def split_files(examples_uri: str, split: str) -> list[str]:
@@ -36,9 +53,13 @@ def make_dataset(
     shuffle: bool,
     repeat: bool,
     seed: int = 0,
+    holdout: Holdout | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (features, labels, weights), labels and weights keyed by head."""
+    """Batches of (features, labels, weights), labels and weights keyed by
+    head; with `holdout`, only the examples on its side of the slice."""
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if holdout is not None:
+        dataset = dataset.filter(holdout.keeps)
     if repeat:
         dataset = dataset.repeat()
     if shuffle:

@@ -72,6 +72,10 @@ class PartInfo:
     missing_values: list[str] = dataclasses.field(default_factory=list)
     # head -> its class names, in output order (multiclass heads with classes).
     classes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    # What a frozen head must find unchanged (freeze.py): the features and
+    # derived columns its inputs are encoded from, and each head's fields.
+    encoding: dict[str, Any] = dataclasses.field(default_factory=dict)
+    head_fields: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -26,6 +26,7 @@ import tf_keras
 
 from trainer_module import columns as named_columns
 from trainer_module.columns import ParseSpec
+from trainer_module.freeze import encoding_of, head_fields
 from trainer_module.fused import FusedTowers, can_fuse
 from trainer_module.model import MultiHeadModel
 from trainer_module.part_info import PartInfo, spec_from_json, spec_to_json, union_columns
@@ -98,6 +99,8 @@ class Part(tf.Module):
             origin=origin,
             missing_values=list(spec.missing_values),
             classes={h.name: list(h.classes) for h in heads if h.classes},
+            encoding=encoding_of(spec),
+            head_fields={h.name: head_fields(h) for h in heads},
         )
 
         def parsed_spec(columns: dict) -> dict[str, tf.TypeSpec]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import os
 import time
 from typing import Any
 
@@ -16,13 +14,12 @@ from absl import logging
 from trainer_module import data, export
 from trainer_module.model import InputColumn, MultiHeadModel, build_model
 from trainer_module.spec import ModelSpec
-from trainer_module.training import Batch, StepResult, TrainingLoop
+from trainer_module.stopping import EarlyStopper
+from trainer_module.training import StepResult, TrainingLoop
+from trainer_module.validation import Curves, validation_set
 from trainer_module.warm_start import warm_start
 
 SCAN_BATCH = 4096
-# The validation curve: each head's loss on the eval split's first batches,
-# measured at every log step (forward passes only, held in memory).
-VALIDATION_BATCHES = 4
 
 
 @dataclasses.dataclass
@@ -54,11 +51,6 @@ def set_label_scales(model: MultiHeadModel, stats: dict[str, data.LabelStats]) -
     for name, layer in model.scales.items():
         layer.shift.assign(stats[name].mean)
         layer.scale.assign(stats[name].std)
-
-
-def _rows(batch: Batch) -> int:
-    features = batch[0]
-    return int(tf.shape(next(iter(features.values())))[0])
 
 
 def seed_everything(seed: int) -> None:
@@ -99,6 +91,9 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
         logging.info("warm start: from %s: %s", args.base_model_dir, warm.as_dict())
     loop = TrainingLoop(model, spec)
     training = spec.training
+    stopping = training.early_stopping
+    validation = validation_set(spec, feature_spec, train_files, eval_files)
+    logging.info("validation: %s", validation.source)
     train_batches = iter(
         data.make_dataset(
             train_files,
@@ -108,38 +103,50 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
             shuffle=True,
             repeat=True,
             seed=training.seed,
+            holdout=validation.holdout,
         )
     )
-    writers = {
-        h.name: tf.summary.create_file_writer(os.path.join(args.model_run_dir, h.name))
-        for h in spec.heads
-    }
-
-    held = list(
-        itertools.islice(
-            data.make_dataset(
-                eval_files, feature_spec, spec, training.batch_size, shuffle=False, repeat=False
-            ),
-            VALIDATION_BATCHES,
+    curves = Curves(loop.trained, args.model_run_dir)
+    stopper = None
+    if stopping is not None:
+        rules = {name: spec.stopping_rule(name) for name in loop.trained}
+        stopper = EarlyStopper(
+            {name: rule for name, rule in rules.items() if rule}, model.head_variables
         )
-    )
-    curves: dict[str, dict[str, list[list[float]]]] = {
-        h.name: {"train": [], "validation": []} for h in spec.heads
-    }
 
     def on_log(result: StepResult) -> None:
-        validation = loop.evaluate(iter(held), len(held))
-        for name, value in result.window.items():
-            curves[name]["train"].append([result.step, value])
-            curves[name]["validation"].append([result.step, validation[name]])
-            with writers[name].as_default(step=result.step):
-                tf.summary.scalar("loss/train", value)
-                tf.summary.scalar("loss/validation", validation[name])
+        curves.add("train", result.step, result.window)
+        if stopper is None:
+            measured = loop.evaluate(iter(validation.batches), len(validation.batches))
+            curves.add("validation", result.step, measured)
         shown = " ".join(f"{k}={v:.4g}" for k, v in result.window.items())
         logging.info("step %d/%d train %s", result.step, training.steps, shown)
 
+    def on_check(step: int, losses: dict[str, float], stopped: list[str]) -> None:
+        curves.add("validation", step, losses)
+        for name in stopped:
+            state = stopper.states[name]
+            logging.info(
+                "head %s stops at step %d: best validation loss %.4g at step %d",
+                name,
+                step,
+                state.best,
+                state.best_step,
+            )
+
+    if spec.frozen:
+        logging.info("frozen (not trained, served from the served model): %s", spec.frozen)
     started = time.monotonic()
-    final = loop.fit(train_batches, training.steps, on_log=on_log, log_every=training.log_every)
+    final = loop.fit(
+        train_batches,
+        training.steps,
+        on_log=on_log,
+        log_every=training.log_every,
+        stopper=stopper,
+        validation=validation.batches,
+        check_every=stopping.every if stopping else training.steps,
+        on_check=on_check,
+    )
     fit_seconds = time.monotonic() - started
     eval_batches = iter(
         data.make_dataset(
@@ -147,10 +154,8 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
         )
     )
     eval_losses = loop.evaluate(eval_batches, training.eval_batches)
-    for name, value in eval_losses.items():
-        with writers[name].as_default(step=final.step):
-            tf.summary.scalar("loss/eval", value)
-        writers[name].flush()
+    curves.add_eval(final.step, eval_losses)
+    curves.flush()
     logging.info("eval losses: %s (fit %.1fs)", eval_losses, fit_seconds)
 
     export.export(model, tft_output, spec, args.serving_model_dir)
@@ -158,11 +163,13 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
         "steps": final.step,
         "fit_seconds": fit_seconds,
         "train_loss": final.window,  # mean over the last log_every steps
-        "eval_loss": eval_losses,
-        # Train: mean loss since the previous log step; validation: on the
-        # eval split's first VALIDATION_BATCHES batches.
-        "curves": curves,
-        "validation_rows": sum(_rows(batch) for batch in held),
+        "eval_loss": {k: v for k, v in eval_losses.items() if k in loop.trained},
+        # Train: mean loss since the previous log step; validation: at every
+        # early-stopping check (else every log step) on `validation`.
+        "curves": curves.points,
+        "validation": validation.as_dict(),
+        "early_stopping": stopper.report() if stopper else None,
+        "frozen": spec.frozen,
         "warm_start": warm.as_dict() if warm else None,
         "labels": {
             k: {"rows": v.rows, "missing": v.missing, "mean": v.mean, "std": v.std}

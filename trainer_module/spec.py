@@ -15,6 +15,7 @@ retraining settings; each component receives only its piece as JSON:
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -143,8 +144,50 @@ class LabelSpec(Strict, TransformedKeys):
         return self.kind.output_size(self)
 
 
+# The validation slice early stopping measures must hold at least this many
+# rows (a loss on fewer moves with every few examples, and so would the stop).
+MIN_VALIDATION_ROWS = 100
+
+
+class EarlyStopping(Strict):
+    """Per-head early stopping (`training.early_stopping`).
+
+    Every `every` steps each training head's loss is measured on the
+    validation slice: `validation_fraction` of the training split, chosen by
+    a hash of each example (the same examples on every run over the same
+    data; never the eval split, which judges the model). A head whose loss
+    has not improved by more than `min_delta` for `patience` checks stops:
+    its best weights come back and its optimizer updates it no more, while
+    the other heads go on. `training.steps` is then the maximum. At most
+    `validation_rows` rows of the slice are held in memory and measured.
+    """
+
+    every: PositiveInt = 50
+    patience: PositiveInt = 4
+    min_delta: float = Field(0.0, ge=0)
+    validation_fraction: float = Field(0.1, gt=0, le=0.5)
+    validation_rows: int = Field(4096, ge=MIN_VALIDATION_ROWS)
+
+    def rows_needed(self) -> int:
+        """Training-split rows for a validation slice of MIN_VALIDATION_ROWS."""
+        return math.ceil(MIN_VALIDATION_ROWS / self.validation_fraction)
+
+
+class HeadStopping(Strict):
+    """A head's own `patience` or `min_delta` (`heads[].early_stopping`);
+    `early_stopping: false` instead: the head never stops early."""
+
+    patience: PositiveInt | None = None
+    min_delta: float | None = Field(None, ge=0)
+
+
 class HeadSpec(LabelSpec):
-    """A head as the trainer sees it: label, loss, optimizer and tower."""
+    """A head as the trainer sees it: label, loss, optimizer and tower.
+
+    freeze: the head is not trained: the new model serves the served
+    model's version of it (its transform and tower, bit for bit), as a
+    per-head release keeps a failing head.
+    """
 
     loss: str | None = None
     # huber only: where the loss turns linear, in standard deviations of the
@@ -156,6 +199,8 @@ class HeadSpec(LabelSpec):
     # Multiplies this head's loss (its own gradients in disjoint mode, its
     # share of the summed loss in joint mode or for a backbone optimizer).
     weight: float = Field(1.0, gt=0)
+    early_stopping: HeadStopping | Literal[False] | None = None
+    freeze: bool = False
 
     @model_validator(mode="after")
     def _default_loss(self) -> HeadSpec:
@@ -185,6 +230,9 @@ class Backbone(Strict):
     layers: list[PositiveInt] = Field(min_length=1)
     update: Literal["per_head", "backbone_optimizer"] = "per_head"
     optimizer: Optimizer | None = None
+    # How the heads' gradients on the backbone become one update
+    # (trainer_module/balancing.py): with update backbone_optimizer, or joint mode.
+    balancing: Literal["none", "uncertainty", "pcgrad"] = "none"
 
     @model_validator(mode="after")
     def _check(self) -> Backbone:
@@ -204,6 +252,34 @@ class Training(Strict):
     eval_batches: PositiveInt = 20
     log_every: PositiveInt = 50
     seed: int = 42
+    early_stopping: EarlyStopping | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _balancing_is_the_backbones(cls, data):
+        if isinstance(data, dict) and "balancing" in data:
+            where = "" if data.get("backbone") else " (this config has no backbone)"
+            raise ValueError(
+                "balancing combines the heads' gradients on a shared backbone: give it as "
+                f"training.backbone.balancing, beside backbone.layers{where}"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _balancing_needs_one_backbone_update(self) -> Training:
+        backbone = self.backbone
+        if (
+            backbone is not None
+            and backbone.balancing != "none"
+            and self.mode == "disjoint"
+            and backbone.update == "per_head"
+        ):
+            raise ValueError(
+                f"backbone.balancing {backbone.balancing!r} combines the heads' gradients into "
+                "one backbone update: set backbone.update: backbone_optimizer (with per_head, "
+                "each head's optimizer applies its own gradient to the backbone)"
+            )
+        return self
 
 
 def _repeated(names: list[str]) -> list[str]:
@@ -336,6 +412,40 @@ class ModelSpec(TransformSpec):
         if repeated:
             raise ValueError(f"missing_values repeats {repeated}")
         return tokens
+
+    @model_validator(mode="after")
+    def _stopping_and_freezing(self) -> ModelSpec:
+        for head in self.heads:
+            if head.early_stopping and self.training.early_stopping is None:
+                raise ValueError(
+                    f"heads[{head.name}].early_stopping needs training.early_stopping "
+                    "(every, patience, validation_fraction) to be set"
+                )
+            if head.freeze and head.early_stopping:
+                raise ValueError(
+                    f"heads[{head.name}] is frozen (not trained): its early_stopping "
+                    "would do nothing; remove one of them"
+                )
+        if all(head.freeze for head in self.heads):
+            raise ValueError("every head is frozen: there is nothing to train; unfreeze one")
+        return self
+
+    def stopping_rule(self, name: str) -> tuple[int, float] | None:
+        """(patience, min_delta) of a trained head that may stop early, or None."""
+        stopping = self.training.early_stopping
+        head = next(h for h in self.heads if h.name == name)
+        if stopping is None or head.freeze or head.early_stopping is False:
+            return None
+        own = head.early_stopping or HeadStopping()
+        return (
+            own.patience if own.patience is not None else stopping.patience,
+            own.min_delta if own.min_delta is not None else stopping.min_delta,
+        )
+
+    @property
+    def frozen(self) -> list[str]:
+        """Heads served from the served model, not trained."""
+        return [h.name for h in self.heads if h.freeze]
 
     def model_spec(self) -> ModelSpec:
         """Only the trainer's part (for a subclass that adds more)."""

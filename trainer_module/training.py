@@ -20,8 +20,10 @@ from collections.abc import Callable, Iterator
 import tensorflow as tf
 import tf_keras
 
+from trainer_module.balancing import UncertaintyWeights, pcgrad
 from trainer_module.model import MultiHeadModel
 from trainer_module.spec import HeadSpec, ModelSpec, Optimizer
+from trainer_module.stopping import EarlyStopper
 
 Batch = tuple[dict[str, tf.Tensor], dict[str, tf.Tensor], dict[str, tf.Tensor]]
 
@@ -67,10 +69,18 @@ class TrainingLoop:
         self.model = model
         self.spec = spec
         self.heads = list(spec.heads)
+        # Frozen heads are served from the served model: never trained here.
+        self.trained = [h.name for h in self.heads if not h.freeze]
         training = spec.training
         self.mode = training.mode
         backbone = training.backbone
         self.backbone_update = backbone.update if backbone else None
+        self.balancing = backbone.balancing if backbone else "none"
+        self.uncertainty = (
+            UncertaintyWeights([h.name for h in self.heads])
+            if self.balancing == "uncertainty"
+            else None
+        )
         if self.mode == "disjoint":
             self.optimizers = {
                 h.name: make_optimizer(h.optimizer, f"{h.name}_optimizer") for h in self.heads
@@ -88,14 +98,17 @@ class TrainingLoop:
         # tensor-dependent control flow for AutoGraph to convert, which would
         # otherwise convert every Keras layer and optimizer it calls (most of
         # a short fit's time; docs/benchmarks.md).
-        self._step = tf.function(self._train_step, autograph=False)
+        # One compiled step per set of heads still training (a head that
+        # stops early leaves the set: at most one trace more per head).
+        self._steps: dict[tuple[str, ...], Callable] = {}
         self._eval = tf.function(self._eval_losses, autograph=False)
 
     def _build_optimizers(self) -> None:
         """Creates every optimizer's slots now: a first trace that creates
         variables would be traced twice."""
+        extra = self.uncertainty.variables_list if self.uncertainty else []
         if self.mode == "joint":
-            self.optimizers["__joint__"].build(self.model.trainable_variables)
+            self.optimizers["__joint__"].build(self.model.trainable_variables + extra)
             return
         for head in self.heads:
             variables = self.model.head_variables(head.name)
@@ -103,16 +116,24 @@ class TrainingLoop:
                 variables = variables + self.model.backbone_variables()
             self.optimizers[head.name].build(variables)
         if self.backbone_update == "backbone_optimizer":
-            self.optimizers["__backbone__"].build(self.model.backbone_variables())
+            self.optimizers["__backbone__"].build(self.model.backbone_variables() + extra)
 
-    def _losses(self, batch: Batch, training: bool) -> dict[str, tf.Tensor]:
+    def _losses(
+        self, batch: Batch, training: bool, names: tuple[str, ...] | None = None
+    ) -> dict[str, tf.Tensor]:
+        """Each head's masked loss (of the heads in `names`; default all)."""
         features, labels, weights = batch
-        outputs = self.model(features, training=training)
+        shared = self.model.shared(features, training=training)
+        heads = [h for h in self.heads if names is None or h.name in names]
         return {
             h.name: masked_loss(
-                h, labels[h.name], weights[h.name], outputs[h.name], self._label_scale(h.name)
+                h,
+                labels[h.name],
+                weights[h.name],
+                self.model.head_output(h.name, shared, training),
+                self._label_scale(h.name),
             )
-            for h in self.heads
+            for h in heads
         }
 
     def _label_scale(self, head: str):
@@ -120,25 +141,33 @@ class TrainingLoop:
         scale = self.model.scales.get(head)
         return scale.scale if scale is not None else 1.0
 
-    def _train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
+    def _train_step(self, batch: Batch, active: tuple[str, ...]) -> dict[str, tf.Tensor]:
+        """One update of the `active` heads (only theirs: a stopped or frozen
+        head's weights and optimizer slots stay as they are)."""
+        heads = [h for h in self.heads if h.name in active]
         with tf.GradientTape(persistent=True) as tape:
-            losses = self._losses(batch, training=True)
-            scaled = {h.name: h.weight * losses[h.name] for h in self.heads}
+            losses = self._losses(batch, training=True, names=active)
+            scaled = {h.name: h.weight * losses[h.name] for h in heads}
             total = tf.add_n(list(scaled.values()))
+            # Kendall et al.: what the shared variables follow (joint mode:
+            # every variable), recorded on the tape with the losses.
+            weighted = self.uncertainty.total(scaled) if self.uncertainty else total
         if self.mode == "joint":
-            variables = self.model.trainable_variables
-            grads = tape.gradient(total, variables)
-            self.optimizers["__joint__"].apply_gradients(zip(grads, variables, strict=True))
+            towers = [v for h in heads for v in self.model.head_variables(h.name)]
+            updates = list(zip(tape.gradient(weighted, towers), towers, strict=True))
+            updates += self._shared_gradients(tape, scaled, weighted)
+            del tape
+            self.optimizers["__joint__"].apply_gradients(updates)
             return losses
         # Disjoint: every gradient is taken at the same point before any update.
         # Towers are disjoint, so the gradient of the summed loss with respect
         # to a tower is exactly the gradient of that head's own loss: one
         # backward pass serves every tower.
-        head_vars = {h.name: self.model.head_variables(h.name) for h in self.heads}
-        flat = [v for h in self.heads for v in head_vars[h.name]]
+        head_vars = {h.name: self.model.head_variables(h.name) for h in heads}
+        flat = [v for h in heads for v in head_vars[h.name]]
         flat_grads = tape.gradient(total, flat)
         updates, start = [], 0
-        for head in self.heads:
+        for head in heads:
             count = len(head_vars[head.name])
             grads, variables = flat_grads[start : start + count], head_vars[head.name]
             start += count
@@ -148,20 +177,41 @@ class TrainingLoop:
                 variables = variables + backbone
             updates.append((self.optimizers[head.name], grads, variables))
         if self.backbone_update == "backbone_optimizer":
-            variables = self.model.backbone_variables()
-            grads = tape.gradient(total, variables)
+            pairs = self._shared_gradients(tape, scaled, weighted)
+            grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
             updates.append((self.optimizers["__backbone__"], grads, variables))
         del tape
         for optimizer, grads, variables in updates:
             optimizer.apply_gradients(zip(grads, variables, strict=True))
         return losses
 
+    def _shared_gradients(
+        self, tape: tf.GradientTape, scaled: dict[str, tf.Tensor], weighted: tf.Tensor
+    ) -> list[tuple[tf.Tensor, tf.Variable]]:
+        """The backbone's one update from every head's gradient on it
+        (balancing.py), with the log-variances' under uncertainty weighting."""
+        variables = self.model.backbone_variables()
+        if not variables:
+            return []
+        if self.balancing == "pcgrad":
+            per_head = [tape.gradient(loss, variables) for loss in scaled.values()]
+            return list(zip(pcgrad(per_head), variables, strict=True))
+        if self.uncertainty is not None:
+            variables = variables + [self.uncertainty.log_variances[h] for h in scaled]
+        return list(zip(tape.gradient(weighted, variables), variables, strict=True))
+
     def _eval_losses(self, batch: Batch) -> dict[str, tf.Tensor]:
         return self._losses(batch, training=False)
 
-    def step(self, batch: Batch) -> dict[str, tf.Tensor]:
-        """One update of every head; returns each head's loss on the batch."""
-        return self._step(batch)
+    def step(self, batch: Batch, active: tuple[str, ...] | None = None) -> dict[str, tf.Tensor]:
+        """One update of the `active` heads (default: every trained head);
+        returns each one's loss on the batch."""
+        active = tuple(self.trained) if active is None else active
+        if active not in self._steps:
+            self._steps[active] = tf.function(
+                lambda batch: self._train_step(batch, active), autograph=False
+            )
+        return self._steps[active](batch)
 
     def fit(
         self,
@@ -169,13 +219,24 @@ class TrainingLoop:
         steps: int,
         on_log: Callable[[StepResult], None] | None = None,
         log_every: int = 50,
+        stopper: EarlyStopper | None = None,
+        validation: list[Batch] | None = None,
+        check_every: int = 50,
+        on_check: Callable[[int, dict[str, float], list[str]], None] | None = None,
     ) -> StepResult:
-        """Runs `steps` updates; stops with NonFiniteLossError naming the head."""
+        """Runs up to `steps` updates; stops with NonFiniteLossError naming the head.
+
+        With a `stopper`, every `check_every` steps (and at the last) each
+        training head's loss on `validation` goes to it; a head it stops
+        trains no more, and the loop ends when no head trains. `on_check`
+        gets the step, the losses and the heads that stopped there.
+        """
         result = StepResult(0, {})
         sums: dict[str, float] = {}
         count = 0
+        active = tuple(self.trained)
         for step in range(1, steps + 1):
-            out = self.step(next(batches))
+            out = self.step(next(batches), active)
             # One host sync per step for all heads' losses.
             losses = dict(zip(out, tf.stack(list(out.values())).numpy().tolist(), strict=True))
             for name, value in losses.items():
@@ -191,6 +252,19 @@ class TrainingLoop:
             if on_log and (step % log_every == 0 or step == steps):
                 on_log(result)
                 sums, count = {}, 0
+            if stopper is not None and (step % check_every == 0 or step == steps):
+                measured = self.evaluate(iter(validation or []), len(validation or []))
+                stopped = stopper.check(step, {k: measured[k] for k in active})
+                if on_check:
+                    on_check(step, measured, stopped)
+                active = tuple(h for h in active if h not in stopped)
+                if not active:
+                    if on_log and count:
+                        on_log(result)
+                    break
+                sums = {k: v for k, v in sums.items() if k in active}
+        if stopper is not None:
+            stopper.finish()
         return result
 
     def evaluate(self, batches: Iterator[Batch], count: int) -> dict[str, float]:

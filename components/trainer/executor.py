@@ -18,7 +18,12 @@ from components.anomalies import check_anomalies
 from components.constants import CONFIG_KEY
 from components.serving import SAVED_MODEL_FILE
 from components.trainer import spec
+from trainer_module.compose import compose
+from trainer_module.freeze import check_frozen
 from trainer_module.spec import ModelSpec
+
+# Where the trained heads are exported before the frozen ones join them.
+TRAINED_SUFFIX = "-trained"
 
 
 def _base_model_dir(input_dict: dict[str, list[types.Artifact]]) -> str | None:
@@ -59,16 +64,25 @@ class Executor(base_executor.BaseExecutor):
             transform_graph.uri,
             serving_dir,
         )
+        base_model_dir = _base_model_dir(input_dict)
+        # Before any training: a frozen head must be servable from the served model.
+        check_frozen(model_spec, base_model_dir, "the served model")
+        trained_dir = serving_dir + TRAINED_SUFFIX if model_spec.frozen else serving_dir
         report = run_fn(
             TrainerArgs(
                 spec=model_spec,
                 examples_uri=examples.uri,
                 transform_graph_uri=transform_graph.uri,
-                serving_model_dir=serving_dir,
+                serving_model_dir=trained_dir,
                 model_run_dir=model_run.uri,
-                base_model_dir=_base_model_dir(input_dict),
+                base_model_dir=base_model_dir,
             )
         )
+        if model_spec.frozen:
+            # The frozen heads come from the served model, bit for bit.
+            compose(trained_dir, base_model_dir, model_spec.frozen, serving_dir, "the served model")
+            fileio.rmtree(trained_dir)
+            logging.info("frozen heads %s served from %s", model_spec.frozen, base_model_dir)
         if not fileio.exists(os.path.join(serving_dir, SAVED_MODEL_FILE)):
             raise RuntimeError(f"training finished but no SavedModel is at {serving_dir}")
         fileio.makedirs(model.uri)
@@ -78,3 +92,7 @@ class Executor(base_executor.BaseExecutor):
             model.set_string_custom_property(
                 properties.WARM_START, json.dumps(report["warm_start"])
             )
+        model.set_string_custom_property(
+            properties.TRAINING,
+            json.dumps({k: report[k] for k in ("early_stopping", "frozen", "validation", "steps")}),
+        )

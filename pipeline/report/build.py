@@ -131,11 +131,37 @@ def _training_rows(
 ) -> list[tuple[str, str]]:
     if not training:
         return [("training report", "not found")]
-    rows = [("steps", f"{training['steps']:,} ({training['fit_seconds']:.1f} s, every head)")]
+    if name in (training.get("frozen") or []):
+        return [("frozen", "not trained: served from the served model, bit for bit")]
+    rows = [
+        (
+            "steps run",
+            f"{training['steps']:,} ({training['fit_seconds']:.1f} s, all heads together)",
+        )
+    ]
     labels = (training.get("labels") or {}).get(name)
     if labels:
         present = labels["rows"] - labels["missing"]
         rows.append(("labelled train rows", f"{present:,} of {labels['rows']:,}"))
+    stopping = (training.get("early_stopping") or {}).get(name)
+    if stopping:
+        stopped = stopping["stopped_at"]
+        rows.append(
+            (
+                "early stopping",
+                f"stopped at step {stopped:,}" if stopped else "ran to the last step",
+            )
+        )
+        if stopping["best_validation_loss"] is not None:
+            rows.append(
+                (
+                    "best validation loss",
+                    f"{_fmt(stopping['best_validation_loss'])} at step {stopping['best_step']:,} "
+                    "(its weights are the ones kept)",
+                )
+            )
+    if training.get("validation"):
+        rows.append(("validation", training["validation"]["source"]))
     for key, label in (
         ("train_loss", "train loss (last log_every steps)"),
         ("eval_loss", "eval loss"),
@@ -232,7 +258,8 @@ def render(summary: dict[str, Any], folder: str, progress=print) -> None:
                 name, verdict["task"], head_scores, classes.get(name, []), folder
             )
         curves = ((training or {}).get("curves") or {}).get(name)
-        curve = drawing.loss_curves(name, curves, folder) if curves else None
+        measured = ((training or {}).get("validation") or {}).get("source", "the eval split")
+        curve = drawing.loss_curves(name, curves, folder, measured) if curves else None
         if curve is not None:
             plots.append(curve)
         served = verdict.get("served") or {}

@@ -196,8 +196,11 @@ def task_plots(
     return draw(head, scores, classes, folder)
 
 
-def loss_curves(head: str, curves: dict[str, list[list[float]]], folder: str) -> Plot | None:
-    """Train (mean since the previous point) and validation loss by step."""
+def loss_curves(
+    head: str, curves: dict[str, list[list[float]]], folder: str, validation: str
+) -> Plot | None:
+    """Train (mean since the previous point) and validation loss by step
+    (`validation`: what it was measured on, in words)."""
     if not any(curves.values()):
         return None
     figure, axes = _figure()
@@ -214,5 +217,5 @@ def loss_curves(head: str, curves: dict[str, list[list[float]]], folder: str) ->
         head,
         "loss",
         "Loss curves",
-        "train: mean loss since the previous point; validation: on the eval split's first batches",
+        f"train: mean loss since the previous point; validation: on {validation}",
     )

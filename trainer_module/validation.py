@@ -1,0 +1,114 @@
+"""What each head's validation loss is measured on, and the loss curves.
+
+With early stopping the validation slice is carved from the training split
+(data.Holdout: a hash of each example), never the eval split the evaluator
+judges; the training batches then leave it out. Without, the curve's
+validation points come from the eval split's first batches: shown, never
+acted on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+
+import tensorflow as tf
+
+from trainer_module import data
+from trainer_module.spec import MIN_VALIDATION_ROWS, ModelSpec
+from trainer_module.training import Batch
+
+# Rows per validation batch: few large forward passes at every check.
+BATCH = 1024
+# Without early stopping: the eval split's first rows, for the curve only.
+CURVE_ROWS = 1024
+
+
+class ValidationTooSmall(ValueError):
+    """The training split is too small to carve a validation slice from."""
+
+
+@dataclasses.dataclass
+class Validation:
+    batches: list[Batch]
+    rows: int
+    holdout: data.Holdout | None  # what the training batches leave out
+    source: str  # in words, for the report
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "source": self.source}
+
+
+def _rows(batch: Batch) -> int:
+    return int(tf.shape(next(iter(batch[0].values())))[0])
+
+
+def _take(dataset: tf.data.Dataset, rows: int) -> tuple[list[Batch], int]:
+    batches = list(itertools.islice(dataset, math.ceil(rows / BATCH)))
+    return batches, sum(_rows(b) for b in batches)
+
+
+def validation_set(
+    spec: ModelSpec, feature_spec: dict, train_files: list[str], eval_files: list[str]
+) -> Validation:
+    """The batches every head's validation loss is measured on.
+
+    Raises:
+      ValidationTooSmall: early stopping's slice has fewer than
+        MIN_VALIDATION_ROWS rows, saying how many training rows it needs.
+    """
+    stopping = spec.training.early_stopping
+    if stopping is None:
+        dataset = data.make_dataset(eval_files, feature_spec, spec, BATCH, False, False)
+        batches, rows = _take(dataset, CURVE_ROWS)
+        return Validation(batches, rows, None, f"the eval split's first {rows:,} rows")
+    inside = data.Holdout(stopping.validation_fraction, inside=True)
+    dataset = data.make_dataset(
+        train_files, feature_spec, spec, BATCH, False, False, holdout=inside
+    )
+    batches, rows = _take(dataset, stopping.validation_rows)
+    if rows < MIN_VALIDATION_ROWS:
+        raise ValidationTooSmall(
+            f"early stopping: the validation slice (validation_fraction "
+            f"{stopping.validation_fraction:g} of the training split) has {rows} rows; it needs "
+            f"at least {MIN_VALIDATION_ROWS}, so the training split needs about "
+            f"{stopping.rows_needed():,} rows: add data, raise validation_fraction, or "
+            "remove training.early_stopping"
+        )
+    source = (
+        f"{rows:,} rows of the training split (validation_fraction "
+        f"{stopping.validation_fraction:g}), left out of training"
+    )
+    return Validation(batches, rows, data.Holdout(stopping.validation_fraction, False), source)
+
+
+class Curves:
+    """Each head's train and validation loss by step, kept for the report
+    and written for TensorBoard (`loss/train`, `loss/validation` in the
+    head's folder of the trainer's model_run)."""
+
+    def __init__(self, heads: list[str], folder: str):
+        self.points = {name: {"train": [], "validation": []} for name in heads}
+        self._writers = {
+            name: tf.summary.create_file_writer(os.path.join(folder, name)) for name in heads
+        }
+
+    def add(self, kind: str, step: int, losses: dict[str, float]) -> None:
+        for name, value in losses.items():
+            if name not in self.points:
+                continue
+            self.points[name][kind].append([step, value])
+            with self._writers[name].as_default(step=step):
+                tf.summary.scalar(f"loss/{kind}", value)
+
+    def add_eval(self, step: int, losses: dict[str, float]) -> None:
+        for name, value in losses.items():
+            if name in self._writers:
+                with self._writers[name].as_default(step=step):
+                    tf.summary.scalar("loss/eval", value)
+
+    def flush(self) -> None:
+        for writer in self._writers.values():
+            writer.flush()
