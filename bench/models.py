@@ -39,8 +39,9 @@ class Workbench:
         )
         self.stats = data.scan_labels(scan, prep.config.heads)
 
-    def dataset(self, config: PipelineConfig, seed: int):
-        """The trainer's input pipeline: shuffled, repeated training batches."""
+    def dataset(self, config: PipelineConfig, seed: int, holdout: data.Holdout | None = None):
+        """The trainer's input pipeline: shuffled, repeated training batches
+        (without early stopping's validation slice, given its `holdout`)."""
         return data.make_dataset(
             self.train_files,
             self.spec,
@@ -49,6 +50,7 @@ class Workbench:
             shuffle=True,
             repeat=True,
             seed=seed,
+            holdout=holdout,
         )
 
     def batches(self, config: PipelineConfig, seed: int):
@@ -65,18 +67,7 @@ class Workbench:
         split, the batches without it, and the stopper (None without
         early stopping)."""
         validation = validation_set(config, self.spec, self.train_files, self.eval_files)
-        batches = iter(
-            data.make_dataset(
-                self.train_files,
-                self.spec,
-                config,
-                config.training.batch_size,
-                shuffle=True,
-                repeat=True,
-                seed=config.training.seed,
-                holdout=validation.holdout,
-            )
-        )
+        batches = iter(self.dataset(config, config.training.seed, validation.holdout))
         if config.training.early_stopping is None:
             return validation, batches, None
         rules = {h.name: config.stopping_rule(h.name) for h in config.heads}

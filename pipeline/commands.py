@@ -42,7 +42,8 @@ def execute(
     """
     from pipeline.local_runner import metadata_path, run_local
     from pipeline.logs import log_to_file
-    from pipeline.summary import build_summary, format_table, write_summary
+    from pipeline.summary import build_summary, write_summary
+    from pipeline.summary_text import format_table
 
     log_file, progress = log_to_file(home)
     print(

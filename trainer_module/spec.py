@@ -9,24 +9,32 @@ retraining settings; each component receives only its piece as JSON:
   (what `preprocessing_fn` reads), so a change of training or thresholds
   does not invalidate the Transform's cache.
 - `ModelSpec`: the above plus each head's loss, optimizer, tower and the
-  training settings (what the trainer reads).
+  training settings (what the trainer reads; the `training` section's
+  classes are in training_spec.py, the JSON base in strict.py).
 """
 
 from __future__ import annotations
 
-import json
-import math
-from typing import Annotated, Literal, TypeVar
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from trainer_module.signatures import RESERVED_SIGNATURES
+from trainer_module.strict import PositiveInt, Strict
 from trainer_module.tasks import TASKS, Task
+
+# The training section (re-exported: trainer_module.spec is where specs are read from).
+from trainer_module.training_spec import (  # noqa: F401
+    MIN_VALIDATION_ROWS,
+    Backbone,
+    EarlyStopping,
+    HeadStopping,
+    Optimizer,
+    Training,
+)
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
 COLUMN_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
-PositiveInt = Annotated[int, Field(gt=0)]
-_Spec = TypeVar("_Spec", bound="Strict")
 
 
 class TransformedKeys:
@@ -43,24 +51,6 @@ class TransformedKeys:
     def weight_key(self) -> str:
         """The transformed 0/1 column saying the label is present."""
         return f"{self.name}_weight"
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors; validated objects do not change."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
-
-    @classmethod
-    def from_json(cls: type[_Spec], text: str) -> _Spec:
-        return cls.model_validate(json.loads(text))
-
-
-class Optimizer(Strict):
-    name: Literal["adam", "sgd", "adagrad", "rmsprop"] = "adam"
-    learning_rate: float = Field(0.001, gt=0, le=10)
 
 
 class Feature(Strict):
@@ -144,43 +134,6 @@ class LabelSpec(Strict, TransformedKeys):
         return self.kind.output_size(self)
 
 
-# The validation slice early stopping measures must hold at least this many
-# rows (a loss on fewer moves with every few examples, and so would the stop).
-MIN_VALIDATION_ROWS = 100
-
-
-class EarlyStopping(Strict):
-    """Per-head early stopping (`training.early_stopping`).
-
-    Every `every` steps each training head's loss is measured on the
-    validation slice: `validation_fraction` of the training split, chosen by
-    a hash of each example (the same examples on every run over the same
-    data; never the eval split, which judges the model). A head whose loss
-    has not improved by more than `min_delta` for `patience` checks stops:
-    its best weights come back and its optimizer updates it no more, while
-    the other heads go on. `training.steps` is then the maximum. At most
-    `validation_rows` rows of the slice are held in memory and measured.
-    """
-
-    every: PositiveInt = 50
-    patience: PositiveInt = 4
-    min_delta: float = Field(0.0, ge=0)
-    validation_fraction: float = Field(0.1, gt=0, le=0.5)
-    validation_rows: int = Field(4096, ge=MIN_VALIDATION_ROWS)
-
-    def rows_needed(self) -> int:
-        """Training-split rows for a validation slice of MIN_VALIDATION_ROWS."""
-        return math.ceil(MIN_VALIDATION_ROWS / self.validation_fraction)
-
-
-class HeadStopping(Strict):
-    """A head's own `patience` or `min_delta` (`heads[].early_stopping`);
-    `early_stopping: false` instead: the head never stops early."""
-
-    patience: PositiveInt | None = None
-    min_delta: float | None = Field(None, ge=0)
-
-
 class HeadSpec(LabelSpec):
     """A head as the trainer sees it: label, loss, optimizer and tower.
 
@@ -216,69 +169,6 @@ class HeadSpec(LabelSpec):
             object.__setattr__(self, "huber_delta", 1.0)
         elif self.loss != "huber" and self.huber_delta is not None:
             raise ValueError(f"'huber_delta' is for loss: huber (this head's loss is {self.loss})")
-        return self
-
-
-class Backbone(Strict):
-    """A trainable block shared by every head, and who updates it.
-
-    update=per_head: every head's optimizer applies its own loss gradient to
-    the backbone. update=backbone_optimizer: one more optimizer applies the
-    gradient of the weighted sum of the head losses.
-    """
-
-    layers: list[PositiveInt] = Field(min_length=1)
-    update: Literal["per_head", "backbone_optimizer"] = "per_head"
-    optimizer: Optimizer | None = None
-    # How the heads' gradients on the backbone become one update
-    # (trainer_module/balancing.py): with update backbone_optimizer, or joint mode.
-    balancing: Literal["none", "uncertainty", "pcgrad"] = "none"
-
-    @model_validator(mode="after")
-    def _check(self) -> Backbone:
-        if self.update == "backbone_optimizer" and self.optimizer is None:
-            object.__setattr__(self, "optimizer", Optimizer())
-        if self.update == "per_head" and self.optimizer is not None:
-            raise ValueError("'optimizer' is only used with update: backbone_optimizer")
-        return self
-
-
-class Training(Strict):
-    mode: Literal["disjoint", "joint"] = "disjoint"
-    joint_optimizer: Optimizer = Optimizer()
-    backbone: Backbone | None = None
-    steps: PositiveInt = 1000
-    batch_size: PositiveInt = 256
-    eval_batches: PositiveInt = 20
-    log_every: PositiveInt = 50
-    seed: int = 42
-    early_stopping: EarlyStopping | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _balancing_is_the_backbones(cls, data):
-        if isinstance(data, dict) and "balancing" in data:
-            where = "" if data.get("backbone") else " (this config has no backbone)"
-            raise ValueError(
-                "balancing combines the heads' gradients on a shared backbone: give it as "
-                f"training.backbone.balancing, beside backbone.layers{where}"
-            )
-        return data
-
-    @model_validator(mode="after")
-    def _balancing_needs_one_backbone_update(self) -> Training:
-        backbone = self.backbone
-        if (
-            backbone is not None
-            and backbone.balancing != "none"
-            and self.mode == "disjoint"
-            and backbone.update == "per_head"
-        ):
-            raise ValueError(
-                f"backbone.balancing {backbone.balancing!r} combines the heads' gradients into "
-                "one backbone update: set backbone.update: backbone_optimizer (with per_head, "
-                "each head's optimizer applies its own gradient to the backbone)"
-            )
         return self
 
 

@@ -19,7 +19,7 @@ from pipeline import home as home_layout
 from pipeline.errors import ReportError
 from pipeline.report import plots as drawing
 from pipeline.report.scores import LIMIT, eval_files, score
-from pipeline.summary import threshold_text
+from pipeline.summary_text import threshold_text
 from trainer_module.export import signature_inputs, signature_outputs
 from trainer_module.part_info import read_parts
 
