@@ -17,11 +17,15 @@ from trainer_module.validation import validation_set
 
 
 def variant(config: PipelineConfig, heads: list[str] | None = None, **training) -> PipelineConfig:
-    """A copy of `config` with only `heads` and training fields changed."""
+    """A copy of `config` with only `heads` and training fields changed
+    (`early_stopping=None`: no head stops early)."""
     raw = config.model_dump()
     if heads is not None:
         raw["heads"] = [h for h in raw["heads"] if h["name"] in heads]
     raw["training"].update(training)
+    if raw["training"].get("early_stopping") is None:
+        for head in raw["heads"]:
+            head["early_stopping"] = None
     return PipelineConfig.model_validate(raw)
 
 

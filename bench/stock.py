@@ -139,5 +139,5 @@ def stock_pipeline(config: PipelineConfig, heads: list[str], data_dir: str, home
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             os.path.join(home, "metadata.sqlite")
         ),
-        beam_pipeline_args=list(config.beam_pipeline_args),
+        beam_pipeline_args=config.beam_args(),
     )

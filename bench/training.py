@@ -21,6 +21,7 @@ from bench.common import BENCH_HOME, DEFAULT_CONFIG, Timer, machine, median, pre
 from bench.models import Workbench, variant
 from trainer_module.stopping import EarlyStopper
 from trainer_module.training import TrainingLoop, masked_loss
+from trainer_module.training_spec import StoppingRule
 
 WARMUP = 50
 
@@ -83,7 +84,7 @@ def run(home: str, steps: int, rounds: int, config_path: str = DEFAULT_CONFIG) -
         trainer, _ = trainers[name]
         checks = {}
         if name == "early_stopping":
-            never = {h.name: (10**9, 0.0) for h in config.heads}
+            never = {h.name: StoppingRule(10**9, 0.0) for h in config.heads}
             checks = {
                 "stopper": EarlyStopper(never, stopping_model.head_variables),
                 "validation": validation.batches,

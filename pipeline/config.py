@@ -24,6 +24,7 @@ from components.evaluator.gates import (
     check_gates,
     check_slicings,
 )
+from pipeline.beam import Beam
 from trainer_module.spec import HeadSpec, ModelSpec, Strict
 
 __all__ = [
@@ -149,10 +150,9 @@ class PipelineConfig(ModelSpec):
     push: Push = Push()
     retraining: Retraining = Retraining()
     scoring: Scoring | None = None
-    # Empty: Beam's DirectRunner defaults (in-memory, one worker), the fastest
-    # on 2 cores for these sizes. Any argument makes TFX build a source
-    # package of itself for remote workers in every Beam component unless it
-    # names the dependencies (--extra_package, --setup_file).
+    # Where the Beam steps run (pipeline/beam.py): local, multiprocess or dataflow.
+    beam: Beam = Beam()
+    # Raw Beam options instead of `beam` (still read; one or the other).
     beam_pipeline_args: list[str] = []
     # Directory of the config file, used to resolve relative paths. Set by
     # the loader; not a user field.
@@ -168,6 +168,15 @@ class PipelineConfig(ModelSpec):
                     f"evaluation.require names unknown head(s) {unknown}; "
                     f"heads are {sorted(head_names)}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _beam_in_one_place(self) -> PipelineConfig:
+        if self.beam.chosen and self.beam_pipeline_args:
+            raise ValueError(
+                "beam and beam_pipeline_args both say where Beam runs: keep beam, and move "
+                f"the other options {self.beam_pipeline_args} to beam.args"
+            )
         return self
 
     @model_validator(mode="after")
@@ -211,6 +220,10 @@ class PipelineConfig(ModelSpec):
     @property
     def scoring_dir(self) -> str | None:
         return self._resolve(self.scoring.data) if self.scoring else None
+
+    def beam_args(self) -> list[str]:
+        """The Beam options every Beam component gets."""
+        return list(self.beam_pipeline_args) or self.beam.pipeline_args()
 
     def required_heads(self) -> list[str]:
         if self.evaluation.require == "all":

@@ -3,7 +3,7 @@
 The model is `--model` (a SavedModel, or a serving folder: its newest version
 that loads) or the newest served version under `--home`. Scoring itself is
 components/scoring/batch.py, on Beam: `--beam-arg` options (or the config's
-beam_pipeline_args with `--config`) take it to another runner.
+`beam` section with `--config`) take it to another runner.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from components.scoring.contract import ScoringError, input_files, read_contract
 
     config = load_config(args.config) if args.config else None
-    beam_args = list(args.beam_arg or []) or (list(config.beam_pipeline_args) if config else [])
+    beam_args = list(args.beam_arg or []) or (config.beam_args() if config else [])
     path = model_dir(args.model, args.home, config.name if config else None)
     try:
         contract = read_contract(path, _names(args.heads) or None)
@@ -94,7 +94,7 @@ def add_command(sub: argparse._SubParsersAction, default_home: str) -> None:
     predict.add_argument(
         "--home", default=default_home, help=f"score with its newest served model ({default_home})"
     )
-    predict.add_argument("--config", help="the pipeline's config: its name and beam_pipeline_args")
+    predict.add_argument("--config", help="the pipeline's config: its name and its beam section")
     predict.add_argument("--keep", help="input columns to copy into the output, e.g. trip_id")
     predict.add_argument("--heads", help="heads to score (default: every head), e.g. fare,tips")
     predict.add_argument(

@@ -92,14 +92,22 @@ def _training_lines(summary: dict[str, Any]) -> list[str]:
             if head["stopped_at"] is not None
             else f"ran to step {training['steps']:,}"
         )
-        loss = head["best_validation_loss"]
+        monitor, value = best_validation(head)
         best = (
-            f"best step {head['best_step']:,} (validation loss {loss:.4g})"
-            if loss is not None
+            f"best step {head['best_step']:,} (validation {monitor} {value:.4g})"
+            if value is not None
             else "no check"
         )
         lines.append(f"  {name.ljust(width)}  {end}, {best}")
     return lines
+
+
+def best_validation(stopping: dict[str, Any]) -> tuple[str, float | None]:
+    """What a head's early stopping monitored (`loss`, `auc`, ...) and its
+    best value; runs from before `monitor` existed stopped on the loss."""
+    if "monitor" not in stopping:
+        return "loss", stopping.get("best_validation_loss")
+    return stopping["monitor"], stopping["best_validation"]
 
 
 def format_table(summary: dict[str, Any]) -> str:

@@ -87,6 +87,7 @@ def write_config(
     missing_values: list[str] | None = None,
     scoring: dict | None = None,
     early_stopping: bool = True,
+    beam: dict | None = None,
 ) -> str:
     """The bundled taxi config with lenient thresholds, for end-to-end runs
     (`slices`: evaluation.slices; `auc_per_slice`: big_tipper's per-slice AUC bound)."""
@@ -98,6 +99,8 @@ def write_config(
     config["training"]["steps"] = steps
     if not early_stopping:  # fixed steps, as before per-head early stopping
         config["training"].pop("early_stopping", None)
+        for head in config["heads"]:
+            head.pop("early_stopping", None)
     thresholds = {
         "big_tipper": {"auc": {"lower": auc_lower}},
         "fare": {"mean_absolute_error": {"upper": 10.0}},
@@ -116,6 +119,8 @@ def write_config(
         config["missing_values"] = missing_values
     if scoring is not None:
         config["scoring"] = scoring
+    if beam is not None:
+        config["beam"] = beam
     with open(path, "w") as f:
         yaml.safe_dump(config, f)
     return str(path)

@@ -45,7 +45,7 @@ def test_pyproject_pins_agree_with_the_lock():
 
 def test_dockerfile_installs_the_lock_and_nothing_else():
     text = (ROOT / "kubeflow" / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.10[-.\w]*$", text, re.M)
+    assert re.search(r"^FROM python:3\.10[-.\w]* AS base$", text, re.M)
     assert "COPY requirements.lock" in text
     assert "pip install -r requirements.lock" in text
     assert "pip install --no-deps ." in text
@@ -57,3 +57,8 @@ def test_dockerfile_installs_the_lock_and_nothing_else():
             assert pins.get(name) == version, requirement
     for package in ("pipeline", "components", "trainer_module", "kubeflow"):
         assert f"COPY {package} ./{package}" in text
+    # The default target is the pipeline's image; Dataflow's worker image
+    # takes Beam's entry point from the SDK image of the locked Beam.
+    assert text.rstrip().splitlines()[-1] == "FROM base AS pipeline"
+    beam = re.search(r"apache/beam_python3\.10_sdk:([\w.]+) ", text)
+    assert beam and beam.group(1) == pins["apache-beam"]

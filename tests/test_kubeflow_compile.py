@@ -14,8 +14,10 @@ from kubeflow.compile import compile_pipeline
 from pipeline.config import PipelineConfig
 from pipeline.config_file import load_config
 from tests.conftest import COMPONENTS
+from tests.test_beam_config import DATAFLOW
 
 IMAGE = "registry.example/team/tfx-multihead:test"
+BEAM_TASKS = {"CsvExampleGen", "StatisticsGen", "Transform", "MultiHeadEvaluator", "BatchScorer"}
 ROOT = "gs://bucket/root"
 
 
@@ -23,7 +25,7 @@ ROOT = "gs://bucket/root"
 def compiled(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kfp")
     raw = load_config().model_dump(by_alias=True)
-    raw["beam_pipeline_args"] = ["--direct_num_workers=2"]
+    raw["beam"] = DATAFLOW
     config = PipelineConfig.model_validate({**raw, "base_dir": ""})
     path = compile_pipeline(
         config,
@@ -74,9 +76,18 @@ def test_every_executor_runs_in_the_image_with_our_classes(compiled):
         ("MultiHeadPusher_executor", "components.pusher.executor.Executor"),
     ]:
         assert args[name][args[name].index("--executor_class_path") + 1] == class_path
-    # The config's Beam arguments reach every Beam executor.
-    for name in ("CsvExampleGen_executor", "Transform_executor", "MultiHeadEvaluator_executor"):
-        assert "--direct_num_workers=2" in args[name]
+    # The config's Beam section reaches every Beam executor as its options
+    # (TFX's compiler hands them to the other executors too, which ignore them).
+    beam = [
+        "--runner=DataflowRunner",
+        "--project=team-ml",
+        "--region=europe-west4",
+        "--temp_location=gs://team-ml/tmp",
+    ]
+    beam_tasks = [name for name in args if name.split("_executor")[0] in BEAM_TASKS]
+    assert len(beam_tasks) == 4  # ExampleGen, StatisticsGen, Transform, the evaluator
+    for name in beam_tasks:
+        assert all(option in args[name] for option in beam), name
 
 
 def test_runtime_parameters_have_defaults(compiled):

@@ -125,9 +125,10 @@ CONFIGS = [
         "set backbone.update: backbone_optimizer",
     ),
     (
-        "a frozen head with early stopping",
-        _head(1, freeze=True, early_stopping={"patience": 2}),
-        "heads[fare] is frozen (not trained): its early_stopping would do nothing",
+        "a monitor a head's task has no measure of",
+        _head(0, early_stopping={"monitor": "mean_absolute_error"}),
+        "heads[big_tipper]: early stopping monitor 'mean_absolute_error' is not measured during "
+        "training for a binary head; use 'loss' or one of ['auc', 'binary_accuracy']",
     ),
 ]
 

@@ -127,9 +127,10 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
         for name in stopped:
             state = stopper.states[name]
             logging.info(
-                "head %s stops at step %d: best validation loss %.4g at step %d",
+                "head %s stops at step %d: best validation %s %.4g at step %d",
                 name,
                 step,
+                state.rule.monitor,
                 state.best,
                 state.best_step,
             )

@@ -30,11 +30,22 @@ from trainer_module.training_spec import (  # noqa: F401
     EarlyStopping,
     HeadStopping,
     Optimizer,
+    StoppingRule,
     Training,
 )
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
 COLUMN_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _check_monitor(head: HeadSpec, monitor: str) -> None:
+    metric = head.kind.metrics.get(monitor)
+    if metric is None or metric.during_training is None:
+        measurable = sorted(n for n, m in head.kind.metrics.items() if m.during_training)
+        raise ValueError(
+            f"heads[{head.name}]: early stopping monitor {monitor!r} is not measured during "
+            f"training for a {head.task} head; use 'loss' or one of {measurable}"
+        )
 
 
 class TransformedKeys:
@@ -311,25 +322,32 @@ class ModelSpec(TransformSpec):
                     f"heads[{head.name}].early_stopping needs training.early_stopping "
                     "(every, patience, validation_fraction) to be set"
                 )
-            if head.freeze and head.early_stopping:
-                raise ValueError(
-                    f"heads[{head.name}] is frozen (not trained): its early_stopping "
-                    "would do nothing; remove one of them"
-                )
         if all(head.freeze for head in self.heads):
             raise ValueError("every head is frozen: there is nothing to train; unfreeze one")
+        stopping = self.training.early_stopping
+        for head in self.heads:
+            # Checked for a frozen head too (not trained now, its settings
+            # are kept for when it is unfrozen).
+            own = head.early_stopping or HeadStopping()
+            monitor = own.monitor or (stopping.monitor if stopping else "loss")
+            if stopping is not None and head.early_stopping is not False and monitor != "loss":
+                _check_monitor(head, monitor)
         return self
 
-    def stopping_rule(self, name: str) -> tuple[int, float] | None:
-        """(patience, min_delta) of a trained head that may stop early, or None."""
+    def stopping_rule(self, name: str) -> StoppingRule | None:
+        """How a trained head that may stop early stops, or None."""
         stopping = self.training.early_stopping
         head = next(h for h in self.heads if h.name == name)
         if stopping is None or head.freeze or head.early_stopping is False:
             return None
         own = head.early_stopping or HeadStopping()
-        return (
-            own.patience if own.patience is not None else stopping.patience,
-            own.min_delta if own.min_delta is not None else stopping.min_delta,
+        monitor = own.monitor if own.monitor is not None else stopping.monitor
+        metric = head.kind.metrics.get(monitor)
+        return StoppingRule(
+            patience=own.patience if own.patience is not None else stopping.patience,
+            min_delta=own.min_delta if own.min_delta is not None else stopping.min_delta,
+            monitor=monitor,
+            higher_is_better=bool(metric and metric.higher_is_better),
         )
 
     @property

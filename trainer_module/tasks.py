@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -53,11 +54,49 @@ class Metric:
     calibration ratio): it may be bounded, never compared as better or worse.
     needs_both_classes: the metric means nothing on examples of one class
     only (an AUC; a recall without positives), e.g. on a small slice.
+    during_training: the trainer's own computation of it from labels and
+    the head's raw output (logits, or label units for regression), rows
+    without a label left out, so early stopping can monitor it; None: TFMA
+    alone computes it.
     """
 
     tfma_class: str
     higher_is_better: bool | None
     needs_both_classes: bool = False
+    during_training: Callable[[np.ndarray, np.ndarray], float] | None = None
+
+
+def _auc(label: np.ndarray, logit: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic (tied scores share their mean
+    rank); NaN without both classes."""
+    _, inverse, counts = np.unique(logit, return_inverse=True, return_counts=True)
+    mean_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    ranks = mean_rank[inverse]
+    positive = label > 0.5
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _binary_accuracy(label: np.ndarray, logit: np.ndarray) -> float:
+    return float(np.mean((logit > 0) == (label > 0.5)))
+
+
+def _class_accuracy(label: np.ndarray, logits: np.ndarray) -> float:
+    return float(np.mean(np.argmax(logits, axis=1) == label.astype(np.int64)))
+
+
+def _mae(label: np.ndarray, value: np.ndarray) -> float:
+    return float(np.mean(np.abs(value.reshape(label.shape) - label)))
+
+
+def _mse(label: np.ndarray, value: np.ndarray) -> float:
+    return float(np.mean(np.square(value.reshape(label.shape) - label)))
+
+
+def _rmse(label: np.ndarray, value: np.ndarray) -> float:
+    return float(np.sqrt(_mse(label, value)))
 
 
 _COUNT = {"example_count": Metric("ExampleCount", None)}
@@ -135,9 +174,9 @@ class Binary(Task):
     name = "binary"
     losses = ("binary_crossentropy",)
     metrics = {
-        "auc": Metric("AUC", True, needs_both_classes=True),
+        "auc": Metric("AUC", True, needs_both_classes=True, during_training=_auc),
         "auc_precision_recall": Metric("AUCPrecisionRecall", True, needs_both_classes=True),
-        "binary_accuracy": Metric("BinaryAccuracy", True),
+        "binary_accuracy": Metric("BinaryAccuracy", True, during_training=_binary_accuracy),
         "precision": Metric("Precision", True),
         "recall": Metric("Recall", True, needs_both_classes=True),
         "binary_crossentropy": Metric("BinaryCrossentropy", False),
@@ -179,7 +218,9 @@ class Multiclass(Task):
     name = "multiclass"
     losses = ("sparse_categorical_crossentropy",)
     metrics = {
-        "sparse_categorical_accuracy": Metric("SparseCategoricalAccuracy", True),
+        "sparse_categorical_accuracy": Metric(
+            "SparseCategoricalAccuracy", True, during_training=_class_accuracy
+        ),
         "sparse_categorical_crossentropy": Metric("SparseCategoricalCrossentropy", False),
         **_COUNT,
     }
@@ -237,9 +278,9 @@ class Regression(Task):
     name = "regression"
     losses = ("mean_squared_error", "mean_absolute_error", "huber")
     metrics = {
-        "mean_squared_error": Metric("MeanSquaredError", False),
-        "mean_absolute_error": Metric("MeanAbsoluteError", False),
-        "root_mean_squared_error": Metric("RootMeanSquaredError", False),
+        "mean_squared_error": Metric("MeanSquaredError", False, during_training=_mse),
+        "mean_absolute_error": Metric("MeanAbsoluteError", False, during_training=_mae),
+        "root_mean_squared_error": Metric("RootMeanSquaredError", False, during_training=_rmse),
         "mean_absolute_percentage_error": Metric("MeanAbsolutePercentageError", False),
         **_COUNT,
     }

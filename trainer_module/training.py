@@ -17,6 +17,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
@@ -101,7 +102,7 @@ class TrainingLoop:
         # One compiled step per set of heads still training (a head that
         # stops early leaves the set: at most one trace more per head).
         self._steps: dict[tuple[str, ...], Callable] = {}
-        self._eval = tf.function(self._eval_losses, autograph=False)
+        self._eval = tf.function(self._eval_outputs, autograph=False)
 
     def _build_optimizers(self) -> None:
         """Creates every optimizer's slots now: a first trace that creates
@@ -200,8 +201,18 @@ class TrainingLoop:
             variables = variables + [self.uncertainty.log_variances[h] for h in scaled]
         return list(zip(tape.gradient(weighted, variables), variables, strict=True))
 
-    def _eval_losses(self, batch: Batch) -> dict[str, tf.Tensor]:
-        return self._losses(batch, training=False)
+    def _eval_outputs(self, batch: Batch) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+        """Each head's masked loss and raw output on `batch` (inference mode)."""
+        features, labels, weights = batch
+        shared = self.model.shared(features, training=False)
+        raws = {h.name: self.model.head_output(h.name, shared, False) for h in self.heads}
+        losses = {
+            h.name: masked_loss(
+                h, labels[h.name], weights[h.name], raws[h.name], self._label_scale(h.name)
+            )
+            for h in self.heads
+        }
+        return losses, raws
 
     def step(self, batch: Batch, active: tuple[str, ...] | None = None) -> dict[str, tf.Tensor]:
         """One update of the `active` heads (default: every trained head);
@@ -226,10 +237,11 @@ class TrainingLoop:
     ) -> StepResult:
         """Runs up to `steps` updates; stops with NonFiniteLossError naming the head.
 
-        With a `stopper`, every `check_every` steps (and at the last) each
-        training head's loss on `validation` goes to it; a head it stops
-        trains no more, and the loop ends when no head trains. `on_check`
-        gets the step, the losses and the heads that stopped there.
+        With a `stopper`, every `check_every` steps (and at the last) what
+        each training head is monitored by (its loss or a metric) on
+        `validation` goes to it; a head it stops trains no more, and the
+        loop ends when no head trains. `on_check` gets the step, the
+        validation losses and the heads that stopped there.
         """
         result = StepResult(0, {})
         sums: dict[str, float] = {}
@@ -253,8 +265,8 @@ class TrainingLoop:
                 on_log(result)
                 sums, count = {}, 0
             if stopper is not None and (step % check_every == 0 or step == steps):
-                measured = self.evaluate(iter(validation or []), len(validation or []))
-                stopped = stopper.check(step, {k: measured[k] for k in active})
+                measured, monitored = self.validate(validation or [], stopper.monitors())
+                stopped = stopper.check(step, monitored)
                 if on_check:
                     on_check(step, measured, stopped)
                 active = tuple(h for h in active if h not in stopped)
@@ -272,12 +284,41 @@ class TrainingLoop:
         sums: dict[str, float] = {}
         seen = 0
         for batch in batches:
-            for name, value in self._eval(batch).items():
+            losses, _ = self._eval(batch)
+            for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
             seen += 1
             if seen >= count:
                 break
         return {name: total / max(seen, 1) for name, total in sums.items()}
+
+    def validate(
+        self, batches: list[Batch], monitors: dict[str, str]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """One pass over `batches`: each head's mean masked loss, and each
+        monitored head's value: its loss, or the metric `monitors` names,
+        computed on the rows with a label (tasks.Metric.during_training)."""
+        sums: dict[str, float] = {}
+        kept = {name: ([], [], []) for name, monitor in monitors.items() if monitor != "loss"}
+        for batch in batches:
+            losses, raws = self._eval(batch)
+            for name, value in zip(losses, tf.stack(list(losses.values())).numpy(), strict=True):
+                sums[name] = sums.get(name, 0.0) + float(value)
+            for name, (labels, outputs, weights) in kept.items():
+                labels.append(batch[1][name].numpy())
+                outputs.append(raws[name].numpy())
+                weights.append(batch[2][name].numpy())
+        losses = {name: total / max(len(batches), 1) for name, total in sums.items()}
+        values = {}
+        for name, monitor in monitors.items():
+            if monitor == "loss":
+                values[name] = losses[name]
+                continue
+            label, output, weight = (np.concatenate(parts) for parts in kept[name])
+            present = weight > 0
+            metric = self.spec.head(name).kind.metrics[monitor].during_training
+            values[name] = metric(label[present], output[present])
+        return losses, values
 
     def _lr(self, head: str) -> float:
         if self.mode == "joint":

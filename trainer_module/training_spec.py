@@ -3,6 +3,7 @@ shared backbone and its balancing, and the `training` section (no TensorFlow).""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Literal
 
@@ -32,11 +33,19 @@ class EarlyStopping(Strict):
     its best weights come back and its optimizer updates it no more, while
     the other heads go on. `training.steps` is then the maximum. At most
     `validation_rows` rows of the slice are held in memory and measured.
+
+    monitor: what "improved" means: `loss` (the head's training loss), or
+    one of its metrics that the trainer computes (auc, binary_accuracy,
+    mean_absolute_error, mean_squared_error, root_mean_squared_error,
+    sparse_categorical_accuracy), higher or lower being better as the
+    metric says. A head judged by a metric its loss does not follow (MAE
+    under an MSE loss, an AUC) stops best on that metric.
     """
 
     every: PositiveInt = 50
     patience: PositiveInt = 4
     min_delta: float = Field(0.0, ge=0)
+    monitor: str = "loss"
     validation_fraction: float = Field(0.1, gt=0, le=0.5)
     validation_rows: int = Field(4096, ge=MIN_VALIDATION_ROWS)
 
@@ -46,11 +55,24 @@ class EarlyStopping(Strict):
 
 
 class HeadStopping(Strict):
-    """A head's own `patience` or `min_delta` (`heads[].early_stopping`);
-    `early_stopping: false` instead: the head never stops early."""
+    """A head's own `patience`, `min_delta` or `monitor`
+    (`heads[].early_stopping`); `early_stopping: false` instead: the head
+    never stops early."""
 
     patience: PositiveInt | None = None
     min_delta: float | None = Field(None, ge=0)
+    monitor: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StoppingRule:
+    """When one head stops: `patience` checks without an improvement of more
+    than `min_delta` in `monitor` (higher better when `higher_is_better`)."""
+
+    patience: int
+    min_delta: float
+    monitor: str = "loss"
+    higher_is_better: bool = False
 
 
 class Backbone(Strict):

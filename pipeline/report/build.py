@@ -19,7 +19,7 @@ from pipeline import home as home_layout
 from pipeline.errors import ReportError
 from pipeline.report import plots as drawing
 from pipeline.report.scores import LIMIT, eval_files, score
-from pipeline.summary_text import threshold_text
+from pipeline.summary_text import best_validation, threshold_text
 from trainer_module.export import signature_inputs, signature_outputs
 from trainer_module.part_info import read_parts
 
@@ -152,11 +152,12 @@ def _training_rows(
                 f"stopped at step {stopped:,}" if stopped else "ran to the last step",
             )
         )
-        if stopping["best_validation_loss"] is not None:
+        monitor, best = best_validation(stopping)
+        if best is not None:
             rows.append(
                 (
-                    "best validation loss",
-                    f"{_fmt(stopping['best_validation_loss'])} at step {stopping['best_step']:,} "
+                    f"best validation {monitor}",
+                    f"{_fmt(best)} at step {stopping['best_step']:,} "
                     "(its weights are the ones kept)",
                 )
             )
