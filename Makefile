@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-plot
+.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-workers bench-plot
 
 setup: $(STAMP)
 
@@ -45,7 +45,7 @@ lock: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
 # measured side by side. They share one pipeline run under .bench/.
-bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-plot
+bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-workers bench-plot
 
 bench-pipelines: $(STAMP)
 	$(PY) -m bench.pipelines $(ARGS)
@@ -76,6 +76,9 @@ bench-slices: $(STAMP)  # about 15 minutes: the evaluator with and without slice
 
 bench-scoring: $(STAMP)  # about 10 minutes: multihead predict vs K single-head jobs, 150k and 1.5M rows
 	$(PY) -m bench.scoring $(ARGS)
+
+bench-workers: $(STAMP)  # about 8 minutes: Beam steps in-process vs on 2 worker processes
+	$(PY) -m bench.workers $(ARGS)
 
 clean:
 	rm -rf $(VENV) .multihead

@@ -14,6 +14,7 @@ per step of the disjoint loop without.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import tf_keras
 
@@ -21,7 +22,6 @@ from bench.common import BENCH_HOME, DEFAULT_CONFIG, Timer, machine, median, pre
 from bench.models import Workbench, variant
 from trainer_module.stopping import EarlyStopper
 from trainer_module.training import TrainingLoop, masked_loss
-from trainer_module.training_spec import StoppingRule
 
 WARMUP = 50
 
@@ -84,7 +84,12 @@ def run(home: str, steps: int, rounds: int, config_path: str = DEFAULT_CONFIG) -
         trainer, _ = trainers[name]
         checks = {}
         if name == "early_stopping":
-            never = {h.name: StoppingRule(10**9, 0.0) for h in config.heads}
+            # The config's monitors (a metric costs its computation), a
+            # patience never reached.
+            never = {
+                h.name: dataclasses.replace(config.stopping_rule(h.name), patience=10**9)
+                for h in config.heads
+            }
             checks = {
                 "stopper": EarlyStopper(never, stopping_model.head_variables),
                 "validation": validation.batches,

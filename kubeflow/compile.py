@@ -19,7 +19,9 @@ from kubeflow.settings import (
     SERVING_ROOT_PARAMETER,
 )
 from pipeline.config import PipelineConfig
+from pipeline.errors import ConfigError
 from pipeline.pipeline import create_pipeline
+from pipeline.resources import Resources
 
 FORMATS = ("yaml", "json")
 LOOKUP_TASK = "ServedModelLookup"
@@ -64,19 +66,28 @@ def compile_pipeline(
         output_dir=os.path.dirname(os.path.abspath(output)),
         output_filename=os.path.basename(output),
     )
+    resources = config.kubeflow.resources
+    unknown = sorted(set(resources) - {component.id for component in pipeline.components})
+    if unknown:
+        raise ConfigError(
+            f"kubeflow.resources names {unknown}, which this pipeline does not have; its "
+            f"components are {[component.id for component in pipeline.components]}"
+        )
     runner.run(pipeline, write_out=True)
     defaults = {DATA_ROOT_PARAMETER: data.default, SERVING_ROOT_PARAMETER: serving.default}
-    _set_parameter_defaults(output, defaults)
+    _finish(output, defaults, resources)
     return output
 
 
-def _set_parameter_defaults(path: str, defaults: dict[str, str]) -> None:
-    """Writes the runtime parameters' defaults into the compiled file, and
-    turns caching off for the served-model lookup.
+def _finish(path: str, defaults: dict[str, str], resources: dict[str, Resources]) -> None:
+    """Writes the runtime parameters' defaults into the compiled file, turns
+    caching off for the served-model lookup and the scorer, and sets each
+    task's resources.
 
-    TFX leaves them out of the PipelineSpec, so a KFP run of the YAML would
-    have to pass every one; a Vertex PipelineJob also gets them in its
-    runtime config.
+    TFX leaves the defaults out of the PipelineSpec, so a KFP run of the YAML
+    would have to pass every one; a Vertex PipelineJob also gets them in its
+    runtime config. Resources go on the task's executor container, for every
+    task alike (TFX's own `with_platform_config` skips ExampleGen's).
     """
     with open(path) as f:
         document = yaml.safe_load(f)  # JSON is YAML too
@@ -94,6 +105,11 @@ def _set_parameter_defaults(path: str, defaults: dict[str, str]) -> None:
         parameters[name].default_value.string_value = value
         parameters[name].is_optional = True
     as_dict = json_format.MessageToDict(spec)
+    for name, asked in resources.items():
+        component = as_dict["root"]["dag"]["tasks"][name]["componentRef"]["name"]
+        executor = as_dict["components"][component]["executorLabel"]
+        container = as_dict["deploymentSpec"]["executors"][executor]["container"]
+        container.setdefault("resources", {}).update(asked.ir_fields())
     with open(path, "w") as f:
         if is_job:
             document["pipelineSpec"] = as_dict

@@ -25,6 +25,7 @@ from components.evaluator.gates import (
     check_slicings,
 )
 from pipeline.beam import Beam
+from pipeline.resources import Kubeflow
 from trainer_module.spec import HeadSpec, ModelSpec, Strict
 
 __all__ = [
@@ -154,6 +155,8 @@ class PipelineConfig(ModelSpec):
     beam: Beam = Beam()
     # Raw Beam options instead of `beam` (still read; one or the other).
     beam_pipeline_args: list[str] = []
+    # Kubeflow-only: each task's CPU and memory (pipeline/resources.py).
+    kubeflow: Kubeflow = Kubeflow()
     # Directory of the config file, used to resolve relative paths. Set by
     # the loader; not a user field.
     base_dir: str = Field("", exclude=True)

@@ -13,10 +13,15 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from kubeflow.compile import compile_pipeline
 from pipeline.config import PipelineConfig
 from pipeline.config_file import load_config
+from pipeline.errors import ConfigError
 from tests.conftest import COMPONENTS
 from tests.test_beam_config import DATAFLOW
 
 IMAGE = "registry.example/team/tfx-multihead:test"
+RESOURCES = {
+    "MultiHeadTrainer": {"cpu": 4, "memory": 16, "cpu_limit": 8, "memory_limit": 24},
+    "CsvExampleGen": {"cpu": 2},
+}
 BEAM_TASKS = {"CsvExampleGen", "StatisticsGen", "Transform", "MultiHeadEvaluator", "BatchScorer"}
 ROOT = "gs://bucket/root"
 
@@ -26,6 +31,7 @@ def compiled(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kfp")
     raw = load_config().model_dump(by_alias=True)
     raw["beam"] = DATAFLOW
+    raw["kubeflow"] = {"resources": RESOURCES}
     config = PipelineConfig.model_validate({**raw, "base_dir": ""})
     path = compile_pipeline(
         config,
@@ -162,3 +168,48 @@ def test_batch_scoring_runs_after_the_push_and_is_never_cached(tmp_path):
     assert scorer.inputs.parameters["serving_dir"].component_input_parameter == "serving-root"
     data = scorer.inputs.parameters["data"].runtime_value.constant
     assert data.string_value == "gs://bucket/to-score"
+
+
+def test_each_tasks_cpu_and_memory_land_on_its_executor_container(compiled):
+    _, component, _ = compiled
+    spec = component.pipeline_spec
+    executors = spec.deployment_spec["executors"]
+
+    def resources(task: str) -> dict:
+        label = spec.components[spec.root.dag.tasks[task].component_ref.name].executor_label
+        container = executors[label]["container"]
+        return dict(container["resources"]) if "resources" in container else {}
+
+    assert resources("MultiHeadTrainer") == {
+        "cpuRequest": 4.0,
+        "memoryRequest": 16.0,
+        "cpuLimit": 8.0,
+        "memoryLimit": 24.0,
+    }
+    assert resources("CsvExampleGen") == {"cpuRequest": 2.0}  # ExampleGen's own builder too
+    assert resources("Transform") == {}  # not asked for: the cluster's defaults
+
+
+def test_resources_for_a_component_the_pipeline_lacks_are_refused_before_writing(tmp_path):
+    raw = load_config().model_dump(by_alias=True)
+    raw["kubeflow"] = {"resources": {"Trainer": {"cpu": 4}}}
+    config = PipelineConfig.model_validate({**raw, "base_dir": ""})
+    output = tmp_path / "p.yaml"
+    with pytest.raises(ConfigError, match=r"kubeflow.resources names \['Trainer'\], which this"):
+        compile_pipeline(config, str(output), image=IMAGE, pipeline_root=ROOT)
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("asked", "message"),
+    [
+        ({"cpu": 8, "cpu_limit": 4}, "cpu 8 is more than cpu_limit 4"),
+        ({}, "give at least one of cpu, memory, cpu_limit, memory_limit"),
+        ({"memory": -1}, "memory: Input should be greater than 0"),
+        ({"gpus": 1}, "gpus: Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_resource_request_is_named_when_the_config_loads(asked, message):
+    from tests.test_config import BASE, error_of
+
+    assert message in error_of({**BASE, "kubeflow": {"resources": {"Transform": asked}}})
