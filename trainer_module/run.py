@@ -11,12 +11,12 @@ import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 
-from trainer_module import data, export
+from trainer_module import data, distribute, export
 from trainer_module.model import InputColumn, MultiHeadModel, build_model
 from trainer_module.spec import ModelSpec
 from trainer_module.stopping import EarlyStopper
 from trainer_module.training import StepResult, TrainingLoop
-from trainer_module.validation import Curves, validation_set
+from trainer_module.validation import Curves, Validation, validation_set
 from trainer_module.warm_start import warm_start
 
 SCAN_BATCH = 4096
@@ -83,18 +83,28 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
             s.std,
         )
 
-    model = build_model(spec, input_columns(spec, tft_output))
-    set_label_scales(model, stats)
-    warm = None
-    if args.base_model_dir:
-        warm = warm_start(model, args.base_model_dir)
-        logging.info("warm start: from %s: %s", args.base_model_dir, warm.as_dict())
-    loop = TrainingLoop(model, spec)
     training = spec.training
-    stopping = training.early_stopping
+    strategy = distribute.make_strategy(training.distribute)
+    with distribute.scope(strategy):
+        model = build_model(spec, input_columns(spec, tft_output))
+        set_label_scales(model, stats)
+        warm = None
+        if args.base_model_dir:
+            warm = warm_start(model, args.base_model_dir)
+            logging.info("warm start: from %s: %s", args.base_model_dir, warm.as_dict())
+        loop = TrainingLoop(model, spec, strategy)
+    if strategy is not None:
+        logging.info(
+            "distribute: %s, %d replica(s) on %d worker(s), this one the chief: %s",
+            training.distribute,
+            strategy.num_replicas_in_sync,
+            distribute.workers(strategy),
+            distribute.is_chief(strategy),
+        )
     validation = validation_set(spec, feature_spec, train_files, eval_files)
     logging.info("validation: %s", validation.source)
-    train_batches = iter(
+    train_batches = distribute.batches(
+        strategy,
         data.make_dataset(
             train_files,
             feature_spec,
@@ -104,14 +114,52 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
             repeat=True,
             seed=training.seed,
             holdout=validation.holdout,
-        )
+        ),
     )
-    curves = Curves(loop.trained, args.model_run_dir)
+    eval_batches = data.make_dataset(
+        eval_files, feature_spec, spec, training.batch_size, shuffle=False, repeat=False
+    )
+    with distribute.output_folder(strategy, args.model_run_dir) as curves_folder:
+        fitted = _fit(loop, spec, train_batches, validation, eval_batches, curves_folder)
+    with distribute.output_folder(strategy, args.serving_model_dir) as model_folder:
+        export.export(model, tft_output, spec, model_folder)
+    return {
+        **fitted,
+        "validation": validation.as_dict(),
+        "frozen": spec.frozen,
+        "warm_start": warm.as_dict() if warm else None,
+        "distribute": {
+            "strategy": training.distribute,
+            "replicas": strategy.num_replicas_in_sync if strategy else 1,
+            "workers": distribute.workers(strategy),
+            # Only the chief wrote the model and the curves.
+            "chief": distribute.is_chief(strategy),
+        },
+        "labels": {
+            k: {"rows": v.rows, "missing": v.missing, "mean": v.mean, "std": v.std}
+            for k, v in stats.items()
+        },
+    }
+
+
+def _fit(
+    loop: TrainingLoop,
+    spec: ModelSpec,
+    train_batches,
+    validation: Validation,
+    eval_batches: tf.data.Dataset,
+    curves_folder: str,
+) -> dict[str, Any]:
+    """Runs the training loop with its early stopping and curves; returns
+    what the report says of it."""
+    training = spec.training
+    stopping = training.early_stopping
+    curves = Curves(loop.trained, curves_folder)
     stopper = None
     if stopping is not None:
         rules = {name: spec.stopping_rule(name) for name in loop.trained}
         stopper = EarlyStopper(
-            {name: rule for name, rule in rules.items() if rule}, model.head_variables
+            {name: rule for name, rule in rules.items() if rule}, loop.model.head_variables
         )
 
     def on_log(result: StepResult) -> None:
@@ -149,17 +197,10 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
         on_check=on_check,
     )
     fit_seconds = time.monotonic() - started
-    eval_batches = iter(
-        data.make_dataset(
-            eval_files, feature_spec, spec, training.batch_size, shuffle=False, repeat=False
-        )
-    )
-    eval_losses = loop.evaluate(eval_batches, training.eval_batches)
+    eval_losses = loop.evaluate(iter(eval_batches), training.eval_batches)
     curves.add_eval(final.step, eval_losses)
     curves.flush()
     logging.info("eval losses: %s (fit %.1fs)", eval_losses, fit_seconds)
-
-    export.export(model, tft_output, spec, args.serving_model_dir)
     return {
         "steps": final.step,
         "fit_seconds": fit_seconds,
@@ -168,12 +209,5 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
         # Train: mean loss since the previous log step; validation: at every
         # early-stopping check (else every log step) on `validation`.
         "curves": curves.points,
-        "validation": validation.as_dict(),
         "early_stopping": stopper.report() if stopper else None,
-        "frozen": spec.frozen,
-        "warm_start": warm.as_dict() if warm else None,
-        "labels": {
-            k: {"rows": v.rows, "missing": v.missing, "mean": v.mean, "std": v.std}
-            for k, v in stats.items()
-        },
     }

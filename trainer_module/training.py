@@ -64,11 +64,26 @@ class StepResult:
 
 
 class TrainingLoop:
-    """Owns the optimizers and the compiled train step of one model."""
+    """Owns the optimizers and the compiled train step of one model.
 
-    def __init__(self, model: MultiHeadModel, spec: ModelSpec):
+    Under a tf.distribute `strategy` (the model and this loop built in its
+    scope), a step runs on every replica on its share of the global batch;
+    each optimizer sums its gradients across replicas (Keras' all-reduce),
+    so every loss is divided by the number of replicas first: the sum is
+    the mean over the global batch, and each head's optimizer is still its
+    own, with its own slots, on every replica.
+    """
+
+    def __init__(
+        self,
+        model: MultiHeadModel,
+        spec: ModelSpec,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
         self.model = model
         self.spec = spec
+        self.strategy = strategy
+        self._gradient_scale = 1.0 / strategy.num_replicas_in_sync if strategy else 1.0
         self.heads = list(spec.heads)
         # Frozen heads are served from the served model: never trained here.
         self.trained = [h.name for h in self.heads if not h.freeze]
@@ -146,6 +161,7 @@ class TrainingLoop:
         """One update of the `active` heads (only theirs: a stopped or frozen
         head's weights and optimizer slots stay as they are)."""
         heads = [h for h in self.heads if h.name in active]
+        share = self._gradient_scale  # 1 / replicas: their summed gradients are the mean
         with tf.GradientTape(persistent=True) as tape:
             losses = self._losses(batch, training=True, names=active)
             scaled = {h.name: h.weight * losses[h.name] for h in heads}
@@ -153,6 +169,9 @@ class TrainingLoop:
             # Kendall et al.: what the shared variables follow (joint mode:
             # every variable), recorded on the tape with the losses.
             weighted = self.uncertainty.total(scaled) if self.uncertainty else total
+            if share != 1.0:
+                scaled = {name: share * loss for name, loss in scaled.items()}
+                total, weighted = share * total, share * weighted
         if self.mode == "joint":
             towers = [v for h in heads for v in self.model.head_variables(h.name)]
             updates = list(zip(tape.gradient(weighted, towers), towers, strict=True))
@@ -220,9 +239,18 @@ class TrainingLoop:
         active = tuple(self.trained) if active is None else active
         if active not in self._steps:
             self._steps[active] = tf.function(
-                lambda batch: self._train_step(batch, active), autograph=False
+                lambda batch: self._replicated(batch, active), autograph=False
             )
         return self._steps[active](batch)
+
+    def _replicated(self, batch: Batch, active: tuple[str, ...]) -> dict[str, tf.Tensor]:
+        """The step on every replica (under a strategy), each head's loss
+        averaged over them."""
+        if self.strategy is None:
+            return self._train_step(batch, active)
+        losses = self.strategy.run(lambda share: self._train_step(share, active), args=(batch,))
+        mean = tf.distribute.ReduceOp.MEAN
+        return {name: self.strategy.reduce(mean, loss, axis=None) for name, loss in losses.items()}
 
     def fit(
         self,

@@ -109,6 +109,8 @@ class Training(Strict):
     log_every: PositiveInt = 50
     seed: int = 42
     early_stopping: EarlyStopping | None = None
+    # The tf.distribute strategy of the training loop (trainer_module/distribute.py).
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
 
     @model_validator(mode="before")
     @classmethod

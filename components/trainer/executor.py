@@ -78,6 +78,10 @@ class Executor(base_executor.BaseExecutor):
                 base_model_dir=base_model_dir,
             )
         )
+        if not report["distribute"]["chief"]:
+            # Another worker of a multi-worker run: the chief writes the outputs.
+            logging.info("MultiHeadTrainer: not the chief worker; the chief writes the model")
+            return
         if model_spec.frozen:
             # The frozen heads come from the served model, bit for bit.
             compose(trained_dir, base_model_dir, model_spec.frozen, serving_dir, "the served model")
