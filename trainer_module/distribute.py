@@ -6,9 +6,10 @@
 - `multi_worker`: MultiWorkerMirroredStrategy over the workers that
   `TF_CONFIG` names (each a process running the same trainer; without
   `TF_CONFIG`, one worker). Every worker reads its share of the training
-  files (TensorFlow's auto-sharding: by file when there are at least as many
-  files as workers, else by record) and gradients are summed across workers
-  at every step; only the chief writes the model and the curves.
+  files (by file when there are at least as many files as workers, else by
+  record) and gradients are summed across workers at every step; only the
+  chief writes the model and the curves. The strategy must exist before
+  TensorFlow runs any op in the process (run_fn makes it first).
 
 Each head keeps its own optimizer on every replica (trainer_module/training.py).
 """
@@ -38,11 +39,21 @@ def scope(strategy: tf.distribute.Strategy | None) -> contextlib.AbstractContext
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
-def batches(strategy: tf.distribute.Strategy | None, dataset: tf.data.Dataset) -> Iterator:
-    """The training batches: each replica's share of every global batch."""
+def batches(
+    strategy: tf.distribute.Strategy | None, dataset: tf.data.Dataset, files: int
+) -> Iterator:
+    """The training batches: each replica's share of every global batch.
+
+    Across workers the `files` are shared out when there are at least as
+    many as workers (each reads its own); else every worker reads them all
+    and keeps every n-th record."""
     if strategy is None:
         return iter(dataset)
-    return iter(strategy.experimental_distribute_dataset(dataset))
+    policy = tf.data.experimental.AutoShardPolicy
+    options = tf.data.Options()
+    by_file = files >= workers(strategy)
+    options.experimental_distribute.auto_shard_policy = policy.FILE if by_file else policy.DATA
+    return iter(strategy.experimental_distribute_dataset(dataset.with_options(options)))
 
 
 def is_chief(strategy: tf.distribute.Strategy | None) -> bool:

@@ -61,7 +61,11 @@ def seed_everything(seed: int) -> None:
 def run_fn(args: TrainerArgs) -> dict[str, Any]:
     """Trains every head, exports the SavedModel; returns a small report."""
     spec = args.spec
-    seed_everything(spec.training.seed)
+    training = spec.training
+    # First: a multi-worker strategy configures collective ops, which
+    # TensorFlow allows only before it runs any op.
+    strategy = distribute.make_strategy(training.distribute)
+    seed_everything(training.seed)
     tft_output = tft.TFTransformOutput(args.transform_graph_uri)
     feature_spec = tft_output.transformed_feature_spec()
     train_files = data.split_files(args.examples_uri, "train")
@@ -83,8 +87,6 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
             s.std,
         )
 
-    training = spec.training
-    strategy = distribute.make_strategy(training.distribute)
     with distribute.scope(strategy):
         model = build_model(spec, input_columns(spec, tft_output))
         set_label_scales(model, stats)
@@ -115,6 +117,7 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
             seed=training.seed,
             holdout=validation.holdout,
         ),
+        files=len(train_files),
     )
     eval_batches = data.make_dataset(
         eval_files, feature_spec, spec, training.batch_size, shuffle=False, repeat=False
