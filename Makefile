@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-workers bench-plot
+.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-workers bench-distributed bench-plot
 
 setup: $(STAMP)
 
@@ -45,7 +45,7 @@ lock: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
 # measured side by side. They share one pipeline run under .bench/.
-bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-workers bench-plot
+bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-workers bench-distributed bench-plot
 
 bench-pipelines: $(STAMP)
 	$(PY) -m bench.pipelines $(ARGS)
@@ -79,6 +79,9 @@ bench-scoring: $(STAMP)  # about 10 minutes: multihead predict vs K single-head 
 
 bench-workers: $(STAMP)  # about 8 minutes: Beam steps in-process vs on 2 worker processes
 	$(PY) -m bench.workers $(ARGS)
+
+bench-distributed: $(STAMP)  # about 3 minutes: the training loop in one process vs on 2 workers
+	$(PY) -m bench.distributed $(ARGS)
 
 clean:
 	rm -rf $(VENV) .multihead

@@ -18,9 +18,35 @@ from trainer_module.training import Batch
 
 SHUFFLE_BUFFER = 10_000
 # The validation slice of early stopping: an example is in it when a
-# fingerprint of its bytes falls in the first `fraction` of these buckets.
+# fingerprint of its content falls in the first `fraction` of these buckets.
 HOLDOUT_BUCKETS = 10_000
 HOLDOUT_CHUNK = 4096
+
+
+def content_keys(records: tf.Tensor, feature_spec: dict) -> tf.Tensor:
+    """Each serialized example's content as a string: the values of its
+    fixed-length features, in name order (floats by their bits).
+
+    Not the bytes: TF.Transform writes an example's features in hash-map
+    order, which changes from one process to the next, so the same example
+    has other bytes in another run or on a Beam worker
+    (tests/test_e2e_workers.py found it)."""
+    fixed = {
+        name: feature
+        for name, feature in sorted(feature_spec.items())
+        if isinstance(feature, tf.io.FixedLenFeature)
+    }
+    parsed = tf.io.parse_example(records, fixed)
+    rows = tf.shape(records)[0]
+    parts = []
+    for name in fixed:
+        value = tf.reshape(parsed[name], [rows, -1])
+        if value.dtype.is_floating:
+            value = tf.bitcast(value, tf.int32 if value.dtype == tf.float32 else tf.int64)
+        if value.dtype != tf.string:
+            value = tf.strings.as_string(value)
+        parts.append(tf.strings.reduce_join(value, axis=1, separator=","))
+    return tf.strings.join(parts, separator="|")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +57,9 @@ class Holdout:
     fraction: float
     inside: bool
 
-    def keeps(self, record: tf.Tensor) -> tf.Tensor:
-        bucket = tf.strings.to_hash_bucket_fast(record, HOLDOUT_BUCKETS)
+    def keeps(self, records: tf.Tensor, feature_spec: dict) -> tf.Tensor:
+        keys = content_keys(records, feature_spec)
+        bucket = tf.strings.to_hash_bucket_fast(keys, HOLDOUT_BUCKETS)
         held = bucket < round(self.fraction * HOLDOUT_BUCKETS)
         return held if self.inside else tf.logical_not(held)
 
@@ -64,7 +91,7 @@ def make_dataset(
         # than the training step: docs/benchmarks.md); same records, same order.
         dataset = (
             dataset.batch(HOLDOUT_CHUNK)
-            .map(lambda records: tf.boolean_mask(records, holdout.keeps(records)))
+            .map(lambda records: tf.boolean_mask(records, holdout.keeps(records, feature_spec)))
             .unbatch()
         )
     if repeat:

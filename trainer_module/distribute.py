@@ -6,8 +6,8 @@
 - `multi_worker`: MultiWorkerMirroredStrategy over the workers that
   `TF_CONFIG` names (each a process running the same trainer; without
   `TF_CONFIG`, one worker). Every worker reads its share of the training
-  files (by file when there are at least as many files as workers, else by
-  record) and gradients are summed across workers at every step; only the
+  files (whole files when there are at least as many as workers, else its
+  part of each global batch) and gradients are summed across workers at every step; only the
   chief writes the model and the curves. The strategy must exist before
   TensorFlow runs any op in the process (run_fn makes it first).
 
@@ -45,8 +45,8 @@ def batches(
     """The training batches: each replica's share of every global batch.
 
     Across workers the `files` are shared out when there are at least as
-    many as workers (each reads its own); else every worker reads them all
-    and keeps every n-th record."""
+    many as workers (each reads its own); else every worker reads them all,
+    in the same seeded order, and takes its part of each global batch."""
     if strategy is None:
         return iter(dataset)
     policy = tf.data.experimental.AutoShardPolicy
