@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from trainer_module.data import Holdout, content_keys
+from trainer_module.data import Holdout, content_keys, holdout_features
 
+NAMES = ["c", "pair", "x"]
 SPEC = {
     "x": tf.io.FixedLenFeature([], tf.float32),
     "c": tf.io.FixedLenFeature([], tf.int64),
@@ -48,10 +49,10 @@ def test_the_same_examples_in_another_feature_order_fall_on_the_same_side():
     reordered = _rows(500, ["tag", "pair", "c", "x"])
     assert all(a != b for a, b in zip(written, reordered, strict=True))  # other bytes
     slice_ = Holdout(0.2, inside=True)
-    kept = slice_.keeps(tf.constant(written), SPEC).numpy()
-    assert np.array_equal(kept, slice_.keeps(tf.constant(reordered), SPEC).numpy())
+    kept = slice_.keeps(tf.constant(written), SPEC, NAMES).numpy()
+    assert np.array_equal(kept, slice_.keeps(tf.constant(reordered), SPEC, NAMES).numpy())
     assert 60 <= kept.sum() <= 140  # about a fifth
-    rest = Holdout(0.2, inside=False).keeps(tf.constant(written), SPEC).numpy()
+    rest = Holdout(0.2, inside=False).keeps(tf.constant(written), SPEC, NAMES).numpy()
     assert np.array_equal(rest, ~kept)
     # Hashing the bytes, as before, put some of them on the other side.
     by_bytes = [
@@ -60,10 +61,16 @@ def test_the_same_examples_in_another_feature_order_fall_on_the_same_side():
     assert not np.array_equal(by_bytes[0].numpy(), by_bytes[1].numpy())
 
 
-def test_a_content_key_reads_every_fixed_length_value_and_floats_by_their_bits():
+def test_a_content_key_reads_the_named_values_in_name_order_floats_by_their_bits():
     (row,) = _rows(1, ["x", "c", "pair", "tag"])
-    (key,) = content_keys(tf.constant([row]), SPEC).numpy()
-    parts = key.decode().split("|")
-    assert len(parts) == 3  # c, pair, x (the variable-length tag is left out)
-    assert parts[0] == "0"
-    assert parts[1] == f"{np.float32(0.0).view(np.int32)},{np.float32(0.5).view(np.int32)}"
+    (key,) = content_keys(tf.constant([row]), SPEC, ["pair", "c", "tag"]).numpy()
+    # c, then pair; x is not named, the variable-length tag is left out.
+    assert key.decode() == f"0|{np.float32(0.0).view(np.int32)},{np.float32(0.5).view(np.int32)}"
+
+
+def test_the_slice_key_reads_labels_weights_and_categories_never_a_computed_statistic():
+    from tests.conftest import small_spec
+
+    # x1 and x2 are z-scored with statistics whose last bits depend on the
+    # order Beam combines them in; c is a vocabulary index, exact.
+    assert holdout_features(small_spec()) == ["a_label", "a_weight", "b_label", "b_weight", "c"]

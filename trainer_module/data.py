@@ -23,18 +23,28 @@ HOLDOUT_BUCKETS = 10_000
 HOLDOUT_CHUNK = 4096
 
 
-def content_keys(records: tf.Tensor, feature_spec: dict) -> tf.Tensor:
-    """Each serialized example's content as a string: the values of its
-    fixed-length features, in name order (floats by their bits).
+def holdout_features(spec: ModelSpec) -> list[str]:
+    """What an example's validation-slice key reads: its labels and their
+    weights (passed through the transform as read) and its categorical
+    features' indices (exact counts or hashes). Not the example's bytes:
+    TF.Transform writes features in hash-map order, which changes from one
+    process to the next; nor a value computed with floating-point statistics
+    (z-scores, quantile buckets), whose last bits differ when Beam workers
+    combine them in another order. Both were found by
+    tests/test_e2e_workers.py: the slice changed from run to run."""
+    names = [f.name for f in spec.features if f.type == "categorical"]
+    for head in spec.heads:
+        names += [head.label_key, head.weight_key]
+    return sorted(names)
 
-    Not the bytes: TF.Transform writes an example's features in hash-map
-    order, which changes from one process to the next, so the same example
-    has other bytes in another run or on a Beam worker
-    (tests/test_e2e_workers.py found it)."""
+
+def content_keys(records: tf.Tensor, feature_spec: dict, names: list[str]) -> tf.Tensor:
+    """Each serialized example's values of the fixed-length features `names`
+    as one string, in name order (floats by their bits)."""
     fixed = {
-        name: feature
-        for name, feature in sorted(feature_spec.items())
-        if isinstance(feature, tf.io.FixedLenFeature)
+        name: feature_spec[name]
+        for name in sorted(names)
+        if isinstance(feature_spec[name], tf.io.FixedLenFeature)
     }
     parsed = tf.io.parse_example(records, fixed)
     rows = tf.shape(records)[0]
@@ -57,8 +67,8 @@ class Holdout:
     fraction: float
     inside: bool
 
-    def keeps(self, records: tf.Tensor, feature_spec: dict) -> tf.Tensor:
-        keys = content_keys(records, feature_spec)
+    def keeps(self, records: tf.Tensor, feature_spec: dict, names: list[str]) -> tf.Tensor:
+        keys = content_keys(records, feature_spec, names)
         bucket = tf.strings.to_hash_bucket_fast(keys, HOLDOUT_BUCKETS)
         held = bucket < round(self.fraction * HOLDOUT_BUCKETS)
         return held if self.inside else tf.logical_not(held)
@@ -89,11 +99,12 @@ def make_dataset(
     if holdout is not None:
         # Split a chunk of records at a time (a per-record filter cost more
         # than the training step: docs/benchmarks.md); same records, same order.
-        dataset = (
-            dataset.batch(HOLDOUT_CHUNK)
-            .map(lambda records: tf.boolean_mask(records, holdout.keeps(records, feature_spec)))
-            .unbatch()
-        )
+        names = holdout_features(spec)
+
+        def kept(records: tf.Tensor) -> tf.Tensor:
+            return tf.boolean_mask(records, holdout.keeps(records, feature_spec, names))
+
+        dataset = dataset.batch(HOLDOUT_CHUNK).map(kept).unbatch()
     if repeat:
         dataset = dataset.repeat()
     if shuffle:
