@@ -53,7 +53,8 @@ def _worker(prepared: str, steps: int, out: str) -> None:
         json.dump({"seconds": seconds}, f)
 
 
-def _ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
+    """Ports on localhost free now, for a cluster of `count` workers."""
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
         s.bind(("localhost", 0))
@@ -66,7 +67,7 @@ def _ports(count: int) -> list[int]:
 def _variant(prepared: str, steps: int, workers: int, folder: str) -> float:
     """Seconds of `steps` steps: the slowest worker's (1 worker: no strategy)."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    cluster = {"worker": [f"localhost:{p}" for p in _ports(workers)]}
+    cluster = {"worker": [f"localhost:{p}" for p in free_ports(workers)]}
     processes, outs = [], []
     for index in range(workers):
         out = os.path.join(folder, f"w{workers}-{index}.json")

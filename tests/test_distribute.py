@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bench.distributed import free_ports
 from components.trainer.spec import REPORT_FILE
 from tests.artifacts import SPEC, make_inputs
 from tests.distributed_worker import STEPS, VARIANTS
@@ -21,16 +21,6 @@ from trainer_module.spec import ModelSpec
 
 WORKER = [sys.executable, "-m", "tests.distributed_worker"]
 TIMEOUT = 600
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _environment() -> dict[str, str]:
@@ -44,7 +34,7 @@ def _run(args: list[str]) -> list[subprocess.CompletedProcess]:
 
 def _run_each(args: list[list[str]]) -> list[subprocess.CompletedProcess]:
     """A cluster of workers on localhost, worker i running `args[i]`."""
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(len(args))]}
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(len(args))]}
     processes = []
     for index, worker_args in enumerate(args):
         task = {"cluster": cluster, "task": {"type": "worker", "index": index}}

@@ -27,8 +27,9 @@ class EarlyStopping(Strict):
 
     Every `every` steps each training head's loss is measured on the
     validation slice: `validation_fraction` of the training split, chosen by
-    a hash of each example (the same examples on every run over the same
-    data; never the eval split, which judges the model). A head whose loss
+    a hash of each example's content (data.holdout_features: the same
+    examples on every run over the same data; never the eval split, which
+    judges the model). A head whose loss
     has not improved by more than `min_delta` for `patience` checks stops:
     its best weights come back and its optimizer updates it no more, while
     the other heads go on. `training.steps` is then the maximum. At most

@@ -1,7 +1,7 @@
 """What each head's validation loss is measured on, and the loss curves.
 
 With early stopping the validation slice is carved from the training split
-(data.Holdout: a hash of each example), never the eval split the evaluator
+(data.Holdout: a hash of each example's content), never the eval split the evaluator
 judges; the training batches then leave it out. Without, the curve's
 validation points come from the eval split's first batches: shown, never
 acted on.
