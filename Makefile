@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-workers bench-distributed bench-plot
+.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-evaluator bench-scoring bench-workers bench-distributed bench-plot
 
 setup: $(STAMP)
 
@@ -45,7 +45,7 @@ lock: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
 # measured side by side. They share one pipeline run under .bench/.
-bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-scoring bench-workers bench-distributed bench-plot
+bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-evaluator bench-scoring bench-workers bench-distributed bench-plot
 
 bench-pipelines: $(STAMP)
 	$(PY) -m bench.pipelines $(ARGS)
@@ -70,6 +70,9 @@ bench-gate-trust: $(STAMP)  # about 15 minutes: 9 retraining runs
 
 bench-composed: $(STAMP)
 	$(PY) -m bench.composed $(ARGS)
+
+bench-evaluator: $(STAMP)  # the evaluator's ms per eval row, before and after the batched metrics
+	$(PY) -m bench.evaluator $(ARGS)
 
 bench-slices: $(STAMP)  # about 15 minutes: the evaluator with and without slices, 15k and 1.5M rows
 	$(PY) -m bench.slices $(ARGS)

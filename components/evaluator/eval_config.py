@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
+from components.evaluator import batched_metrics
 from components.evaluator.gates import EvaluationSpec, HeadGates, Threshold
 from trainer_module.signatures import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 
@@ -91,7 +92,7 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
         if spec.slices and EXAMPLE_COUNT not in counted:
             counted.append(EXAMPLE_COUNT)
         for metric in counted:
-            metric_config = tfma.MetricConfig(class_name=head.tfma_class(metric))
+            metric_config = batched_metrics.metric_config(head.tfma_class(metric), metric)
             if metric in head.thresholds:
                 threshold = _threshold(
                     head, metric, head.thresholds[metric], with_baseline and not intervals

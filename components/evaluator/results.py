@@ -7,7 +7,11 @@ from typing import Any
 
 import apache_beam as beam
 import tensorflow_model_analysis as tfma
-from tensorflow_model_analysis.constants import TRANSFORMED_FEATURES_KEY
+from tensorflow_model_analysis.constants import (
+    FEATURES_KEY,
+    INPUT_KEY,
+    TRANSFORMED_FEATURES_KEY,
+)
 from tfx_bsl.public import tfxio
 
 from components.evaluator.eval_config import CANDIDATE, is_single_output
@@ -112,29 +116,54 @@ def read_failures(output_path: str) -> dict[str, set[str]]:
     return result
 
 
-@beam.ptransform_fn
-def _without_transformed_features(extracts: beam.PCollection) -> beam.PCollection:
-    return extracts | "Drop" >> beam.Map(
-        lambda extract: {k: v for k, v in extract.items() if k != TRANSFORMED_FEATURES_KEY}
+def _slicing_columns(eval_config: tfma.EvalConfig) -> frozenset[str]:
+    return frozenset(
+        column
+        for spec in eval_config.slicing_specs
+        for column in [*spec.feature_keys, *spec.feature_values]
     )
 
 
+def _what_metrics_read(extract: dict, columns: frozenset[str]) -> dict:
+    """The extract without the transform's outputs and the serialized
+    example, its raw features cut to the slicing columns."""
+    kept = {k: v for k, v in extract.items() if k not in _DROPPED}
+    features = extract.get(FEATURES_KEY)
+    if isinstance(features, dict):
+        kept[FEATURES_KEY] = {k: v for k, v in features.items() if k in columns}
+    return kept
+
+
+_DROPPED = frozenset({TRANSFORMED_FEATURES_KEY, INPUT_KEY})
+
+
+@beam.ptransform_fn
+def _only_what_metrics_read(extracts: beam.PCollection, columns: frozenset[str]):
+    return extracts | "Keep" >> beam.Map(_what_metrics_read, columns)
+
+
 def extractors(models: list, eval_config: tfma.EvalConfig) -> list:
-    """TFMA's default extractors, with the transform's outputs dropped once
-    labels, weights and predictions are extracted: TFMA slices on a
-    transformed feature before a raw column of the same name, and ours keep
-    the raw names (payment_type would slice by vocabulary index, differently
-    for two models with different vocabularies). Slices are then raw values.
+    """TFMA's default extractors, with one stage added once labels, weights
+    and predictions are extracted, before TFMA splits batches into examples:
+
+    - it drops the transform's outputs: TFMA slices on a transformed
+      feature before a raw column of the same name, and ours keep the raw
+      names (payment_type would slice by vocabulary index, differently for
+      two models with different vocabularies). Slices are then raw values;
+    - it drops the serialized examples and every raw column no slicing
+      reads: TFMA splits each batch into examples value by value in Python,
+      and nothing after it reads them.
     """
     found = tfma.default_extractors(
         eval_shared_model=models if len(models) > 1 else models[0], eval_config=eval_config
     )
     unbatch = tfma.extractors.UnbatchExtractor().stage_name
     at = next(i for i, e in enumerate(found) if e.stage_name == unbatch)
-    drop = tfma.extractors.Extractor(
-        stage_name="DropTransformedFeatures", ptransform=_without_transformed_features()
+    keep = tfma.extractors.Extractor(
+        stage_name="KeepWhatMetricsRead",
+        ptransform=_only_what_metrics_read(_slicing_columns(eval_config)),
     )
-    return found[:at] + [drop] + found[at:]
+    return found[:at] + [keep] + found[at:]
 
 
 def run_tfma(

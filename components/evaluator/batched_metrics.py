@@ -1,0 +1,338 @@
+"""TFMA's own metrics with their per-example work done a batch at a time.
+
+TFMA hands each example to each metric's combiner, and its combiners spend
+most of the evaluator's time there: `to_label_prediction_example_weight`
+looks the label, prediction and weight up and reshapes them through some
+thirty Python calls per example and metric (the profile in
+docs/benchmarks.md, benchmark 13). The metrics here are TFMA's classes
+(same names, keys, histograms, confusion matrices, derived metrics and
+thresholds); only their combiners' `add_input` changes: an example whose
+label, prediction and weight are single numbers (every head of this
+project) is kept in three lists, and the lists are added to TFMA's own
+accumulator with numpy, the same arithmetic TFMA does per example. Any
+other example (a multi-class vector, a class weight, a label outside
+[0, 1] for a binary metric) goes through TFMA's own `add_input`, so its
+results and its errors stay TFMA's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.contrib.aggregates import binary_confusion_matrices as bcm
+from tensorflow_model_analysis.metrics import (
+    binary_confusion_matrices,
+    calibration_histogram,
+    mean_regression_error,
+    metric_types,
+    metric_util,
+)
+
+# Examples kept before they are added to TFMA's accumulator.
+BATCH = 2048
+
+_Triple = tuple[float, float, float]
+
+
+class _Accumulator:
+    """TFMA's accumulator and the examples not yet added to it."""
+
+    __slots__ = ("inner", "labels", "predictions", "weights")
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.labels: list[float] = []
+        self.predictions: list[float] = []
+        self.weights: list[float] = []
+
+
+def _lookup(value: Any, keys: tuple[str, ...], required: bool) -> Any:
+    """TFMA's model-name then output-name lookup: a dict is entered by each
+    key it holds (labels and weights); predictions must hold it."""
+    for key in keys:
+        if isinstance(value, dict):
+            if key in value:
+                value = value[key]
+            elif required:
+                return None
+    return value
+
+
+def _number(value: Any) -> float | None:
+    """The one number an array of size 1 holds, or None for anything else."""
+    if isinstance(value, np.ndarray):
+        return float(value.reshape(-1)[0]) if value.size == 1 else None
+    if isinstance(value, float | int | np.floating | np.integer):
+        return float(value)
+    return None
+
+
+class _Batched(beam.CombineFn):
+    """One of TFMA's combiners, its scalar examples added `BATCH` at a time."""
+
+    def __init__(self, inner: beam.CombineFn, key: metric_types.MetricKey, weighted: bool) -> None:
+        self._inner = inner
+        self._keys = tuple(k for k in (key.model_name, key.output_name) if k)
+        self._weighted = weighted
+
+    def _triple(self, element: metric_types.StandardMetricInputs) -> _Triple | None:
+        prediction = _number(_lookup(element.prediction, self._keys, required=True))
+        label = _number(_lookup(element.label, self._keys, required=False))
+        if prediction is None or label is None:
+            return None
+        weight = 1.0
+        if self._weighted:
+            found = element.example_weight
+            if found is not None:
+                weight = _number(_lookup(found, self._keys, required=False))
+                if weight is None:
+                    return None
+        return label, prediction, weight
+
+    def _accepts(self, triple: _Triple) -> bool:
+        return True
+
+    def _add(self, inner: Any, labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray):
+        raise NotImplementedError
+
+    def _flush(self, accumulator: _Accumulator) -> Any:
+        if accumulator.labels:
+            accumulator.inner = self._add(
+                accumulator.inner,
+                np.asarray(accumulator.labels, np.float32),
+                np.asarray(accumulator.predictions, np.float32),
+                np.asarray(accumulator.weights, np.float64),
+            )
+            accumulator.labels, accumulator.predictions, accumulator.weights = [], [], []
+        return accumulator.inner
+
+    def create_accumulator(self) -> _Accumulator:
+        return _Accumulator(self._inner.create_accumulator())
+
+    def add_input(self, accumulator: _Accumulator, element: Any) -> _Accumulator:
+        triple = self._triple(element)
+        if triple is None or not self._accepts(triple):
+            accumulator.inner = self._inner.add_input(self._flush(accumulator), element)
+            return accumulator
+        accumulator.labels.append(triple[0])
+        accumulator.predictions.append(triple[1])
+        accumulator.weights.append(triple[2])
+        if len(accumulator.labels) >= BATCH:
+            self._flush(accumulator)
+        return accumulator
+
+    def merge_accumulators(self, accumulators) -> _Accumulator:
+        merged = self._inner.merge_accumulators(self._flush(a) for a in accumulators)
+        return _Accumulator(merged)
+
+    def compact(self, accumulator: _Accumulator) -> _Accumulator:
+        self._flush(accumulator)
+        return accumulator
+
+    def extract_output(self, accumulator: _Accumulator) -> Any:
+        return self._inner.extract_output(self._flush(accumulator))
+
+
+class _RegressionError(_Batched):
+    """mean_regression_error's combiners: the error of each example whose
+    error is a number, times its weight, and the weights, summed. The
+    difference is taken in float32, as TFMA takes it on the arrays.
+
+    The accumulators are merged here: TFMA 0.47's merge takes the first
+    accumulator, then adds every accumulator of the list to it, the first
+    included, so a merge of a list (which Beam does across bundles, slices
+    and jackknife samples) counts the first one twice and the means come
+    out wrong (tests/test_batched_metrics.py shows it)."""
+
+    def merge_accumulators(self, accumulators) -> _Accumulator:
+        merged = self._inner.create_accumulator()
+        for accumulator in accumulators:
+            merged.merge(self._flush(accumulator))
+        return _Accumulator(merged)
+
+    def _add(self, inner, labels, predictions, weights):
+        kind = type(self._inner)
+        difference = labels - predictions
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if kind is mean_regression_error._MeanAbsoluteErrorCombiner:
+                errors = np.abs(difference).astype(np.float64)
+            elif kind is mean_regression_error._MeanSquaredErrorCombiner:
+                errors = np.abs(difference).astype(np.float64) ** 2
+            else:  # mean absolute percentage error: none where the label is 0
+                errors = 100 * np.abs(difference / labels).astype(np.float64)
+                errors[labels == 0] = np.nan
+        counted = ~np.isnan(errors)
+        inner.total_regression_error += float(np.sum(errors[counted] * weights[counted]))
+        inner.total_example_weights += float(np.sum(weights[counted]))
+        return inner
+
+
+def _fractional(labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TFMA's fractional labels: each example is a negative of weight
+    w * (1 - label) and a positive of weight w * label."""
+    labels = labels.astype(np.float64)
+    return weights * labels, weights * (1.0 - labels)
+
+
+class _Histogram(_Batched):
+    """calibration_histogram's combiner (prediction-based buckets, fractional
+    labels): each bucket's weighted labels, predictions and examples."""
+
+    def _accepts(self, triple: _Triple) -> bool:
+        return 0.0 <= triple[0] <= 1.0
+
+    def _add(self, inner, labels, predictions, weights):
+        combiner = self._inner
+        positive, negative = _fractional(labels, weights)
+        kept = (positive != 0) | (negative != 0)
+        predictions = predictions.astype(np.float64)[kept]
+        positive, negative = positive[kept], negative[kept]
+        last = combiner._num_buckets + 1
+        index = (predictions - combiner._left) / combiner._range * combiner._num_buckets + 1
+        buckets = np.clip(np.nan_to_num(index, nan=0.0), 0, last).astype(np.int64)
+        size = last + 1
+        count = np.bincount(buckets, minlength=size)
+        labelled = np.bincount(buckets, weights=positive, minlength=size)
+        predicted = np.bincount(
+            buckets, weights=predictions * negative + predictions * positive, minlength=size
+        )
+        examples = np.bincount(buckets, weights=negative + positive, minlength=size)
+        for bucket in np.flatnonzero(count):
+            found = inner.get(int(bucket))
+            if found is None:
+                inner[int(bucket)] = calibration_histogram.Bucket(
+                    int(bucket),
+                    float(labelled[bucket]),
+                    float(predicted[bucket]),
+                    float(examples[bucket]),
+                )
+            else:
+                found.weighted_labels += float(labelled[bucket])
+                found.weighted_predictions += float(predicted[bucket])
+                found.weighted_examples += float(examples[bucket])
+        return inner
+
+
+class _ConfusionMatrices(_Batched):
+    """binary_confusion_matrices' combiner at given thresholds (fractional
+    labels, no example ids): each threshold's weighted tp, tn, fp, fn."""
+
+    def _accepts(self, triple: _Triple) -> bool:
+        return 0.0 <= triple[0] <= 1.0
+
+    def _add(self, inner, labels, predictions, weights):
+        matrices = self._inner._binary_confusion_matrices
+        positive, negative = _fractional(labels, weights)
+        added = {}
+        for threshold in matrices._thresholds:
+            above = predictions > threshold
+            added[threshold] = bcm._ThresholdEntry(
+                bcm.Matrix(
+                    tp=float(np.sum(positive[above])),
+                    tn=float(np.sum(negative[~above])),
+                    fp=float(np.sum(negative[above])),
+                    fn=float(np.sum(positive[~above])),
+                ),
+                tp_examples=[],
+                tn_examples=[],
+                fp_examples=[],
+                fn_examples=[],
+            )
+        return matrices.merge_accumulators([inner, added])
+
+
+def _batched(computation: Any) -> Any:
+    """The computation with its combiner batched where that gives TFMA's
+    results; else as it is (derived computations among them)."""
+    if not isinstance(computation, metric_types.MetricComputation):
+        return computation
+    combiner = computation.combiner
+    kind = type(combiner)
+    batched = None
+    if isinstance(combiner, mean_regression_error._MeanRegressionErrorCombiner) and kind in (
+        mean_regression_error._MeanAbsoluteErrorCombiner,
+        mean_regression_error._MeanSquaredErrorCombiner,
+        mean_regression_error._MeanAbsolutePercentageErrorCombiner,
+    ):
+        key = combiner._metric_key
+        if key.sub_key is None and not combiner._class_weights and not combiner._aggregation_type:
+            batched = _RegressionError(combiner, key, combiner._example_weighted)
+    elif kind is calibration_histogram._CalibrationHistogramCombiner:
+        key = combiner._key
+        simple = key.sub_key is None and not combiner._class_weights
+        if (
+            simple
+            and not combiner._aggregation_type
+            and combiner._fractional_labels
+            and combiner._prediction_based_bucketing
+        ):
+            batched = _Histogram(combiner, key, combiner._example_weighted)
+    elif kind is binary_confusion_matrices._BinaryConfusionMatrixCombiner:
+        key = combiner._key
+        if (
+            key.sub_key is None
+            and not combiner._class_weights
+            and not combiner._aggregation_type
+            and not combiner._example_id_key
+            and combiner._enable_fractional_labels
+            and combiner._extract_label_prediction_and_weight
+            is metric_util.to_label_prediction_example_weight
+        ):
+            batched = _ConfusionMatrices(combiner, key, combiner._example_weighted)
+    if batched is None:
+        return computation
+    return computation._replace(combiner=batched)
+
+
+def _with_batched_combiners(base: type) -> type:
+    """A subclass of one of TFMA's metrics whose computations are batched."""
+
+    def computations(self, *args, **kwargs) -> metric_types.MetricComputations:
+        found = super(cls, self).computations(*args, **kwargs)
+        return [_batched(c) for c in found]
+
+    name = f"Batched{base.__name__}"
+    cls = type(name, (base,), {"computations": computations, "__module__": __name__})
+    cls.__qualname__ = name
+    return cls
+
+
+BatchedAUC = _with_batched_combiners(tfma.metrics.AUC)
+BatchedAUCPrecisionRecall = _with_batched_combiners(tfma.metrics.AUCPrecisionRecall)
+BatchedBinaryAccuracy = _with_batched_combiners(tfma.metrics.BinaryAccuracy)
+BatchedPrecision = _with_batched_combiners(tfma.metrics.Precision)
+BatchedRecall = _with_batched_combiners(tfma.metrics.Recall)
+BatchedMeanAbsoluteError = _with_batched_combiners(tfma.metrics.MeanAbsoluteError)
+BatchedMeanSquaredError = _with_batched_combiners(tfma.metrics.MeanSquaredError)
+BatchedMeanAbsolutePercentageError = _with_batched_combiners(
+    tfma.metrics.MeanAbsolutePercentageError
+)
+
+# TFMA's class name -> this module's batched class.
+BATCHED = {
+    cls.__name__.removeprefix("Batched"): cls
+    for cls in (
+        BatchedAUC,
+        BatchedAUCPrecisionRecall,
+        BatchedBinaryAccuracy,
+        BatchedPrecision,
+        BatchedRecall,
+        BatchedMeanAbsoluteError,
+        BatchedMeanSquaredError,
+        BatchedMeanAbsolutePercentageError,
+    )
+}
+
+
+def metric_config(class_name: str, name: str) -> tfma.MetricConfig:
+    """TFMA's MetricConfig for one of its metrics, the batched class where
+    there is one (the metric keeps its name: its keys are TFMA's)."""
+    batched = BATCHED.get(class_name)
+    if batched is None:
+        return tfma.MetricConfig(class_name=class_name)
+    return tfma.MetricConfig(
+        class_name=batched.__name__, module=__name__, config=f'"name": "{name}"'
+    )
