@@ -30,10 +30,9 @@ import math
 import os
 import pstats
 import shutil
-import tempfile
 
-from bench.common import BENCH_HOME, Timer, machine, median, prepare, result, save
-from bench.slices import _examples, _repeated, _spec
+from bench.common import BENCH_HOME, machine, median, prepare, result, save
+from bench.slices import _repeated, _spec, execute
 
 TARGET_MS = 0.15
 VARIANTS = ("before", "after")
@@ -75,36 +74,12 @@ def variant(name: str):
 
 def evaluate(config, examples_uri: str, model_uri: str, sliced: bool, compared: bool):
     """Seconds of one MultiHeadEvaluator execution and its overall metrics."""
-    from tfx.types import standard_artifacts
-
-    from components import properties
-    from components.constants import CONFIG_KEY
-    from components.evaluator import spec
-    from components.evaluator.executor import Executor
     from components.evaluator.results import OVERALL, read_results
 
-    model = standard_artifacts.Model()
-    model.uri = model_uri
-    out = tempfile.mkdtemp(prefix="bench-evaluator-")
-    evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
-    evaluation.uri, blessing.uri = os.path.join(out, "evaluation"), os.path.join(out, "blessing")
-    inputs = {spec.EXAMPLES_KEY: [_examples(examples_uri)], spec.MODEL_KEY: [model]}
-    if compared:
-        served = standard_artifacts.Model()
-        served.uri = model_uri
-        served.set_int_custom_property(properties.FOUND, 1)
-        served.set_int_custom_property(properties.SERVED_VERSION, 1)
-        inputs[spec.BASELINE_MODEL_KEY] = [served]
-    gates = _spec(config, sliced, compared)
-    with Timer() as timer:
-        Executor().Do(
-            inputs,
-            {spec.EVALUATION_KEY: [evaluation], spec.BLESSING_KEY: [blessing]},
-            {CONFIG_KEY: gates.to_json()},
-        )
-    metrics = read_results(evaluation.uri)[OVERALL].metrics
+    seconds, out = execute(_spec(config, sliced, compared), examples_uri, model_uri, compared)
+    metrics = read_results(os.path.join(out, "evaluation"))[OVERALL].metrics
     shutil.rmtree(out, ignore_errors=True)
-    return timer.seconds, metrics
+    return seconds, metrics
 
 
 def _same_to_4_digits(a: dict, b: dict) -> list[str]:

@@ -79,8 +79,10 @@ def _spec(config, sliced: bool, compared: bool):
     )
 
 
-def evaluate(config, examples_uri: str, model_uri: str, sliced: bool, compared: bool) -> float:
-    """Seconds of one MultiHeadEvaluator execution."""
+def execute(gates, examples_uri: str, model_uri: str, compared: bool) -> tuple[float, str]:
+    """Seconds of one MultiHeadEvaluator execution with `gates`, and the
+    folder holding its `evaluation` and `blessing` (the caller removes it).
+    With `compared`, the same model is the served one."""
     from tfx.types import standard_artifacts
 
     from components import properties
@@ -90,7 +92,7 @@ def evaluate(config, examples_uri: str, model_uri: str, sliced: bool, compared: 
 
     model = standard_artifacts.Model()
     model.uri = model_uri
-    out = tempfile.mkdtemp(prefix="bench-slices-")
+    out = tempfile.mkdtemp(prefix="bench-evaluator-")
     evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = os.path.join(out, "evaluation"), os.path.join(out, "blessing")
     inputs = {spec.EXAMPLES_KEY: [_examples(examples_uri)], spec.MODEL_KEY: [model]}
@@ -100,21 +102,28 @@ def evaluate(config, examples_uri: str, model_uri: str, sliced: bool, compared: 
         served.set_int_custom_property(properties.FOUND, 1)
         served.set_int_custom_property(properties.SERVED_VERSION, 1)
         inputs[spec.BASELINE_MODEL_KEY] = [served]
-    gates = _spec(config, sliced, compared)
     with Timer() as timer:
         Executor().Do(
             inputs,
             {spec.EVALUATION_KEY: [evaluation], spec.BLESSING_KEY: [blessing]},
             {CONFIG_KEY: gates.to_json()},
         )
+    return timer.seconds, out
+
+
+def evaluate(config, examples_uri: str, model_uri: str, sliced: bool, compared: bool) -> float:
+    """Seconds of one MultiHeadEvaluator execution."""
+    from components.evaluator import spec
+
+    seconds, out = execute(_spec(config, sliced, compared), examples_uri, model_uri, compared)
     if sliced:
-        with open(os.path.join(blessing.uri, spec.VERDICTS_FILE)) as f:
+        with open(os.path.join(out, "blessing", spec.VERDICTS_FILE)) as f:
             verdicts = json.load(f)
         assert all(
             set(v["slices"]) == {"payment_type", "trip_start_hour"} for v in verdicts.values()
         )
     shutil.rmtree(out, ignore_errors=True)
-    return timer.seconds
+    return seconds
 
 
 def measure(config, examples_uri: str, model: str, compared: bool, repeats: int) -> dict:

@@ -19,29 +19,18 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
-import tf_keras
 
 from trainer_module.balancing import UncertaintyWeights, pcgrad
 from trainer_module.model import MultiHeadModel
-from trainer_module.spec import HeadSpec, ModelSpec, Optimizer
+from trainer_module.optimizers import make_optimizer
+from trainer_module.spec import HeadSpec, ModelSpec
 from trainer_module.stopping import EarlyStopper
 
 Batch = tuple[dict[str, tf.Tensor], dict[str, tf.Tensor], dict[str, tf.Tensor]]
 
-_OPTIMIZERS = {
-    "adam": tf_keras.optimizers.Adam,
-    "sgd": tf_keras.optimizers.SGD,
-    "adagrad": tf_keras.optimizers.Adagrad,
-    "rmsprop": tf_keras.optimizers.RMSprop,
-}
-
 
 class NonFiniteLossError(RuntimeError):
     """A head's loss became NaN or infinite; training stops."""
-
-
-def make_optimizer(spec: Optimizer, name: str) -> tf_keras.optimizers.Optimizer:
-    return _OPTIMIZERS[spec.name](learning_rate=spec.learning_rate, name=name)
 
 
 def masked_loss(

@@ -116,6 +116,9 @@ def read_failures(output_path: str) -> dict[str, set[str]]:
     return result
 
 
+_DROPPED = frozenset({TRANSFORMED_FEATURES_KEY, INPUT_KEY})
+
+
 def _slicing_columns(eval_config: tfma.EvalConfig) -> frozenset[str]:
     return frozenset(
         column
@@ -132,9 +135,6 @@ def _what_metrics_read(extract: dict, columns: frozenset[str]) -> dict:
     if isinstance(features, dict):
         kept[FEATURES_KEY] = {k: v for k, v in features.items() if k in columns}
     return kept
-
-
-_DROPPED = frozenset({TRANSFORMED_FEATURES_KEY, INPUT_KEY})
 
 
 @beam.ptransform_fn
