@@ -7,9 +7,11 @@ import os
 from collections.abc import Iterator
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from tfx import v1 as tfx
+from tfx.orchestration import metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.utils import dependency_utils
 
+from components.beam_pickling import cheap_dill_trace
 from components.scoring.executor import scoring_state
 from components.served_model.executor import served_state
 from components.serving import serving_dir
@@ -24,21 +26,20 @@ def metadata_path(home: str) -> str:
 def run_local(config: PipelineConfig, data_dir: str, home: str, enable_cache: bool = True) -> None:
     """One pipeline run under `home` (metadata, artifacts, serving)."""
     home = os.path.abspath(home)
+    cheap_dill_trace()
     serving = serving_dir(home, config.name)
     pipeline = create_pipeline(
         config,
         data_dir=os.path.abspath(data_dir),
         pipeline_root=os.path.join(home, "pipelines", config.name),
         serving_base=serving,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            metadata_path(home)
-        ),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(metadata_path(home)),
         enable_cache=enable_cache,
         served_state=served_state(serving) if config.baseline.enabled else None,
         scoring_state=scoring_state(config.scoring_dir, serving) if config.scoring else None,
     )
     with _no_tfx_package_for_local_workers(config.beam_args()):
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        LocalDagRunner().run(pipeline)
 
 
 @contextlib.contextmanager

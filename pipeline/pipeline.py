@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 import pathlib
 
-from tfx import v1 as tfx
+# Not `tfx.v1`: it imports Google Cloud's AI Platform client too (6 s a
+# process, docs/benchmarks.md, benchmark 14), which no component here uses.
+from tfx.components import ExampleValidator, SchemaGen, StatisticsGen, Transform
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2
 
 from components.constants import CODE_FINGERPRINT_KEY, FLOAT_COLUMNS_KEY, MISSING_VALUES_KEY
 from components.evaluator.component import MultiHeadEvaluator
@@ -57,7 +62,7 @@ def create_pipeline(
     enable_cache: bool = True,
     served_state: str | None = None,
     scoring_state: str | None = None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """CsvExampleGen -> statistics, schema, validation -> Transform ->
     MultiHeadTrainer -> MultiHeadEvaluator -> MultiHeadPusher.
 
@@ -71,30 +76,30 @@ def create_pipeline(
     fingerprint = code_fingerprint(config)
     example_gen = CsvExampleGen(
         input_base=data_dir,
-        input_config=tfx.proto.Input(
-            splits=[tfx.proto.Input.Split(name="single_split", pattern=CSV_PATTERN)]
+        input_config=example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=CSV_PATTERN)]
         ),
         custom_config={
             FLOAT_COLUMNS_KEY: sorted(config.float_columns()),
             MISSING_VALUES_KEY: list(config.missing_values),
         },
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if config.schema_path:
         # A curated schema: the data is validated against it, not inferred.
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+        schema_gen = ImportSchemaGen(schema_file=config.schema_path)
     else:
         # No inferred shapes: a column without a gap in this span would
         # otherwise become a FixedLen (required) input of every signature,
         # though the transform fills it when missing.
-        schema_gen = tfx.components.SchemaGen(
+        schema_gen = SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
         )
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
     )
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -106,6 +111,8 @@ def create_pipeline(
         # evaluator (docs/benchmarks.md). The trainer and the export read it
         # through TFTransformOutput, which takes either form.
         force_tf_compat_v1=True,
+        # No component reads an analyzer cache back: writing one cost 4 s a run.
+        disable_analyzer_cache=True,
         custom_config={
             SPEC_KEY: config.transform_spec().to_json(),
             CODE_FINGERPRINT_KEY: fingerprint,
@@ -148,7 +155,7 @@ def create_pipeline(
             output_format=config.scoring.format,
             state=scoring_state,
         )
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.name,
         pipeline_root=pipeline_root,
         components=[

@@ -98,7 +98,7 @@ def test_workers_read_and_split_the_same_examples_as_one_process(runs):
     assert _records(workers) == expected
 
 
-def _transformed(home: str) -> tuple[dict[str, np.ndarray], list[bytes]]:
+def _transformed(home: str) -> tuple[dict[str, np.ndarray], list[tuple]]:
     """The transformed training split as columns, rows in one order, and the
     keys of the rows early stopping holds out."""
     import tensorflow_transform as tft
@@ -115,7 +115,7 @@ def _transformed(home: str) -> tuple[dict[str, np.ndarray], list[bytes]]:
     order = np.lexsort([columns[k] for k in sorted(columns)])
     names = holdout_features(load_config())
     held = Holdout(0.1, inside=True).keeps(records, spec, names)
-    keys = sorted(content_keys(tf.boolean_mask(records, held), spec, names).numpy())
+    keys = sorted(map(tuple, content_keys(tf.boolean_mask(records, held), spec, names).numpy()))
     return {k: v[order] for k, v in columns.items()}, keys
 
 

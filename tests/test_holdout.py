@@ -63,9 +63,14 @@ def test_the_same_examples_in_another_feature_order_fall_on_the_same_side():
 
 def test_a_content_key_reads_the_named_values_in_name_order_floats_by_their_bits():
     (row,) = _rows(1, ["x", "c", "pair", "tag"])
-    (key,) = content_keys(tf.constant([row]), SPEC, ["pair", "c", "tag"]).numpy()
+    (key,) = content_keys(tf.constant([row]), SPEC, ["pair", "c", "tag"]).numpy().tolist()
     # c, then pair; x is not named, the variable-length tag is left out.
-    assert key.decode() == f"0|{np.float32(0.0).view(np.int32)},{np.float32(0.5).view(np.int32)}"
+    bits = [int(np.float32(v).view(np.int32)) for v in (0.0, 0.5)]
+    assert key == [0, *bits]
+    # A fixed-length string is read by its hash.
+    spec = {**SPEC, "tag": tf.io.FixedLenFeature([], tf.string)}
+    (key,) = content_keys(tf.constant([row]), spec, ["c", "tag"]).numpy().tolist()
+    assert key == [0, int(tf.strings.to_hash_bucket_fast("t", np.iinfo(np.int64).max))]
 
 
 def test_the_slice_key_reads_labels_weights_and_categories_never_a_computed_statistic():

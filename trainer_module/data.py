@@ -39,8 +39,9 @@ def holdout_features(spec: ModelSpec) -> list[str]:
 
 
 def content_keys(records: tf.Tensor, feature_spec: dict, names: list[str]) -> tf.Tensor:
-    """Each serialized example's values of the fixed-length features `names`
-    as one string, in name order (floats by their bits)."""
+    """Each serialized example's values of the fixed-length features `names`,
+    in name order, as one int64 row: integers as they are, floats by their
+    bits, strings by their hash."""
     fixed = {
         name: feature_spec[name]
         for name in sorted(names)
@@ -51,12 +52,12 @@ def content_keys(records: tf.Tensor, feature_spec: dict, names: list[str]) -> tf
     parts = []
     for name in fixed:
         value = tf.reshape(parsed[name], [rows, -1])
-        if value.dtype.is_floating:
+        if value.dtype == tf.string:
+            value = tf.strings.to_hash_bucket_fast(value, np.iinfo(np.int64).max)
+        elif value.dtype.is_floating:
             value = tf.bitcast(value, tf.int32 if value.dtype == tf.float32 else tf.int64)
-        if value.dtype != tf.string:
-            value = tf.strings.as_string(value)
-        parts.append(tf.strings.reduce_join(value, axis=1, separator=","))
-    return tf.strings.join(parts, separator="|")
+        parts.append(tf.cast(value, tf.int64))
+    return tf.concat(parts, axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +69,10 @@ class Holdout:
     inside: bool
 
     def keeps(self, records: tf.Tensor, feature_spec: dict, names: list[str]) -> tf.Tensor:
-        keys = content_keys(records, feature_spec, names)
-        bucket = tf.strings.to_hash_bucket_fast(keys, HOLDOUT_BUCKETS)
+        # A fingerprint of the whole row (a string key hashed cost twice as
+        # much per record: docs/benchmarks.md, benchmark 4).
+        fingerprint = tf.fingerprint(content_keys(records, feature_spec, names))
+        bucket = tf.math.floormod(tf.bitcast(fingerprint[:, :4], tf.int32), HOLDOUT_BUCKETS)
         held = bucket < round(self.fraction * HOLDOUT_BUCKETS)
         return held if self.inside else tf.logical_not(held)
 

@@ -45,6 +45,7 @@ from tfx.types.artifact import Artifact
 from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
+from components.beam_pickling import cheap_dill_trace
 from components.constants import FLOAT_COLUMNS_KEY, MISSING_VALUES_KEY
 
 # Types from narrowest to widest; a column takes the widest any block needs.
@@ -279,6 +280,7 @@ class Executor(BaseExampleGenExecutor):
         output_dict: dict[str, list[Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
+        cheap_dill_trace()
         self._log_startup(input_dict, output_dict, exec_properties)
         payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
         if payload not in (None, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE):
