@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-evaluator bench-scoring bench-workers bench-distributed bench-plot
+.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-evaluator bench-scoring bench-workers bench-distributed bench-fixed-costs bench-plot
 
 setup: $(STAMP)
 
@@ -45,7 +45,7 @@ lock: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
 # measured side by side. They share one pipeline run under .bench/.
-bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-evaluator bench-scoring bench-workers bench-distributed bench-plot
+bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-evaluator bench-scoring bench-workers bench-distributed bench-fixed-costs bench-plot
 
 bench-pipelines: $(STAMP)
 	$(PY) -m bench.pipelines $(ARGS)
@@ -73,6 +73,9 @@ bench-composed: $(STAMP)
 
 bench-evaluator: $(STAMP)  # the evaluator's ms per eval row, before and after the batched metrics
 	$(PY) -m bench.evaluator $(ARGS)
+
+bench-fixed-costs: $(STAMP)  # about 3 minutes: Beam's pickles and the CLI's imports, each fix side by side
+	$(PY) -m bench.fixed_costs $(ARGS)
 
 bench-slices: $(STAMP)  # about 15 minutes: the evaluator with and without slices, 15k and 1.5M rows
 	$(PY) -m bench.slices $(ARGS)
