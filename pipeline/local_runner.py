@@ -11,7 +11,7 @@ from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.utils import dependency_utils
 
-from components.beam_pickling import cheap_dill_trace
+from components.beam_costs import lighten_beam
 from components.scoring.executor import scoring_state
 from components.served_model.executor import served_state
 from components.serving import serving_dir
@@ -26,7 +26,7 @@ def metadata_path(home: str) -> str:
 def run_local(config: PipelineConfig, data_dir: str, home: str, enable_cache: bool = True) -> None:
     """One pipeline run under `home` (metadata, artifacts, serving)."""
     home = os.path.abspath(home)
-    cheap_dill_trace()
+    lighten_beam()
     serving = serving_dir(home, config.name)
     pipeline = create_pipeline(
         config,

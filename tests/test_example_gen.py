@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from tfx.components.example_gen.csv_example_gen.executor import _CsvToExample
 
-from components.example_gen import executor
+from components.example_gen import csv_files, executor
 from tests.conftest import taxi_sample
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -33,10 +33,10 @@ def _stock_examples(folder: str, out: str) -> collections.Counter:
 
 def _our_examples(folder: str, missing: tuple[str, ...] = ()) -> collections.Counter:
     files = sorted(glob.glob(os.path.join(folder, "*.csv")))
-    types = executor.merge_column_types([executor.file_column_types(f, missing) for f in files])
+    types = csv_files.merge_column_types([csv_files.file_column_types(f, missing) for f in files])
     canonical = collections.Counter()
     for path in files:
-        for _, serialized in executor.encode_file(path, types, missing):
+        for _, serialized in csv_files.encode_file(path, types, missing):
             example = tf.train.Example.FromString(serialized)
             canonical[example.SerializeToString(deterministic=True)] += 1
     return canonical
@@ -46,7 +46,7 @@ def test_taxi_rows_encode_as_tfx_encodes_them(tmp_path, monkeypatch):
     folder = tmp_path / "taxi"
     folder.mkdir()
     taxi_sample(str(folder / "data.csv"), rows=600, seed_every=7)
-    monkeypatch.setattr(executor, "BLOCK_BYTES", 16 << 10)  # several blocks
+    monkeypatch.setattr(csv_files, "BLOCK_BYTES", 16 << 10)  # several blocks
     ours = _our_examples(str(folder))
     assert sum(ours.values()) == 600
     assert ours == _stock_examples(str(folder), str(tmp_path))
@@ -61,9 +61,9 @@ def test_types_widen_across_blocks_and_files_and_empty_columns_have_no_kind(tmp_
     # quoted name with a comma and a line break, empty cells.
     (folder / "a.csv").write_text(head + first + '7,2.5,"x, ""y""\nz",\n')
     (folder / "b.csv").write_text(head + "1.5,n/a,,\n,,w,\n")
-    monkeypatch.setattr(executor, "BLOCK_BYTES", 1 << 10)
+    monkeypatch.setattr(csv_files, "BLOCK_BYTES", 1 << 10)
     files = sorted(str(p) for p in folder.glob("*.csv"))
-    types = executor.merge_column_types([executor.file_column_types(f) for f in files])
+    types = csv_files.merge_column_types([csv_files.file_column_types(f) for f in files])
     assert types == {"count": "float", "score": "string", "name": "string", "nothing": "unknown"}
     ours = _our_examples(str(folder))
     assert ours == _stock_examples(str(folder), str(tmp_path))
@@ -78,9 +78,9 @@ def test_types_widen_across_blocks_and_files_and_empty_columns_have_no_kind(tmp_
 
 def test_split_keys_depend_on_the_rows_only(tmp_path):
     path = taxi_sample(str(tmp_path / "data.csv"), rows=300)
-    types = executor.file_column_types(path)
-    keys = [k for k, _ in executor.encode_file(path, types)]
-    again = [k for k, _ in executor.encode_file(path, types)]
+    types = csv_files.file_column_types(path)
+    keys = [k for k, _ in csv_files.encode_file(path, types)]
+    again = [k for k, _ in csv_files.encode_file(path, types)]
     assert keys == again and len(set(keys)) > 290
     buckets = collections.Counter(executor._bucket((k, b""), 2, [2, 3]) for k in keys)
     assert 150 < buckets[0] < 250  # about 2 of 3 rows to train
@@ -89,11 +89,11 @@ def test_split_keys_depend_on_the_rows_only(tmp_path):
 def test_a_ragged_row_is_named_with_its_file(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("a,b\n1,2\n3\n")
-    with pytest.raises(executor.CsvFormatError, match="bad.csv.*Expected 2 columns"):
-        executor.file_column_types(str(path))
+    with pytest.raises(csv_files.CsvFormatError, match="bad.csv.*Expected 2 columns"):
+        csv_files.file_column_types(str(path))
     (tmp_path / "nohead.csv").write_text(",b\n1,2\n")
-    with pytest.raises(executor.CsvFormatError, match="must name every column"):
-        executor.header(str(tmp_path / "nohead.csv"))
+    with pytest.raises(csv_files.CsvFormatError, match="must name every column"):
+        csv_files.header(str(tmp_path / "nohead.csv"))
 
 
 def test_a_number_column_of_the_config_is_written_as_floats_in_every_span(tmp_path):
@@ -115,11 +115,11 @@ def test_a_number_column_of_the_config_is_written_as_floats_in_every_span(tmp_pa
     for span, seconds in (("one", "300"), ("two", "300.5")):
         path = tmp_path / f"{span}.csv"
         path.write_text(f"miles,hour,seconds\n2,9,{seconds}\n3,10,60\n")
-        types = executor.merge_column_types(
-            [executor.file_column_types(str(path))], frozenset(spec.float_columns())
+        types = csv_files.merge_column_types(
+            [csv_files.file_column_types(str(path))], frozenset(spec.float_columns())
         )
         kinds.append(types)
-        (_, serialized), _ = executor.encode_file(str(path), types)
+        (_, serialized), _ = csv_files.encode_file(str(path), types)
         example = tf.train.Example.FromString(serialized)
         assert example.features.feature["seconds"].WhichOneof("kind") == "float_list"
         assert example.features.feature["hour"].WhichOneof("kind") == "int64_list"
@@ -130,11 +130,11 @@ def test_missing_value_tokens_are_empty_cells_in_every_column(tmp_path):
     path = tmp_path / "a.csv"
     path.write_text("miles,company,seconds\n1.5,Flash,60\nNA,N/A,NA\n2,?,N/A\n")
     missing = ("NA", "N/A", "?")
-    types = executor.merge_column_types([executor.file_column_types(str(path), missing)])
+    types = csv_files.merge_column_types([csv_files.file_column_types(str(path), missing)])
     assert types == {"miles": "float", "company": "string", "seconds": "int"}
     rows = [
         tf.train.Example.FromString(serialized).features.feature
-        for _, serialized in executor.encode_file(str(path), types, missing)
+        for _, serialized in csv_files.encode_file(str(path), types, missing)
     ]
     assert rows[0]["miles"].float_list.value == [1.5]
     assert rows[0]["company"].bytes_list.value == [b"Flash"]
@@ -144,7 +144,7 @@ def test_missing_value_tokens_are_empty_cells_in_every_column(tmp_path):
     assert list(rows[2]["company"].bytes_list.value) == []
     assert rows[2]["miles"].float_list.value == [2.0]
     # Without the tokens, the same file is text: what Transform refused.
-    assert executor.file_column_types(str(path))["miles"] == "string"
+    assert csv_files.file_column_types(str(path))["miles"] == "string"
 
 
 def test_taxi_rows_with_tokens_for_their_empty_cells_encode_as_the_originals(tmp_path):

@@ -15,7 +15,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components import properties
-from components.beam_pickling import cheap_dill_trace
+from components.beam_costs import lighten_beam
 from components.constants import CONFIG_KEY
 from components.evaluator import holdout, spec
 from components.evaluator.degenerate import degenerate_heads
@@ -80,7 +80,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        cheap_dill_trace()
+        lighten_beam()
         gates = EvaluationSpec.from_json(exec_properties[CONFIG_KEY])
         examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
         model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])

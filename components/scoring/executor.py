@@ -13,7 +13,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from components import serving
-from components.beam_pickling import cheap_dill_trace
+from components.beam_costs import lighten_beam
 from components.scoring import batch, contract, spec
 from components.served_model.executor import served_state
 
@@ -44,7 +44,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        cheap_dill_trace()
+        lighten_beam()
         # The pushed model is an input for the order only: the push comes first.
         predictions = artifact_utils.get_single_instance(output_dict[spec.PREDICTIONS_KEY])
         model = scoring_model(exec_properties[spec.SERVING_DIR_KEY])
