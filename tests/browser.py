@@ -26,7 +26,7 @@ def _binary(variable: str, *names: str) -> str:
         raise RuntimeError(
             f"no {names[0]} found (nor ${variable}): the report test renders the page in "
             "headless Chromium; install it with scripts/browser.sh (Debian: apt-get install "
-            "chromium chromium-driver) or point ${variable} at it"
+            f"chromium chromium-driver) or point ${variable} at it"
         )
     return found
 
