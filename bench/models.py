@@ -43,9 +43,9 @@ class Workbench:
         )
         self.stats = data.scan_labels(scan, prep.config.heads)
 
-    def dataset(self, config: PipelineConfig, seed: int, holdout: data.Holdout | None = None):
+    def dataset(self, config: PipelineConfig, seed: int):
         """The trainer's input pipeline: shuffled, repeated training batches
-        (without early stopping's validation slice, given its `holdout`)."""
+        (early stopping's validation rows are a split of their own)."""
         return data.make_dataset(
             self.train_files,
             self.spec,
@@ -54,7 +54,6 @@ class Workbench:
             shuffle=True,
             repeat=True,
             seed=seed,
-            holdout=holdout,
         )
 
     def batches(self, config: PipelineConfig, seed: int):
@@ -67,11 +66,11 @@ class Workbench:
         return model
 
     def stopping(self, config: PipelineConfig, model: MultiHeadModel):
-        """As the trainer does it: the validation slice of the training
-        split, the batches without it, and the stopper (None without
-        early stopping)."""
-        validation = validation_set(config, self.spec, self.train_files, self.eval_files)
-        batches = iter(self.dataset(config, config.training.seed, validation.holdout))
+        """As the trainer does it: the validation split (the eval split's
+        first rows without early stopping), the training batches, and the
+        stopper (None without early stopping)."""
+        validation = validation_set(config, self.spec, self.prep.transformed_examples)
+        batches = iter(self.dataset(config, config.training.seed))
         if config.training.early_stopping is None:
             return validation, batches, None
         rules = {h.name: config.stopping_rule(h.name) for h in config.heads}

@@ -9,3 +9,7 @@ CODE_FINGERPRINT_KEY = "code_fingerprint"
 FLOAT_COLUMNS_KEY = "float_columns"  # in CsvExampleGen's custom_config: columns written as floats
 # In CsvExampleGen's custom_config: cell values read as missing (besides the empty cell).
 MISSING_VALUES_KEY = "missing_values"
+# In CsvExampleGen's custom_config: a split carved out of another by a second
+# hash of each row ({"split": name, "from": source split, "fraction": f}),
+# for early stopping's validation slice; the other splits stay as they are.
+CARVE_KEY = "carve"

@@ -12,7 +12,12 @@ from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGe
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2
 
-from components.constants import CODE_FINGERPRINT_KEY, FLOAT_COLUMNS_KEY, MISSING_VALUES_KEY
+from components.constants import (
+    CARVE_KEY,
+    CODE_FINGERPRINT_KEY,
+    FLOAT_COLUMNS_KEY,
+    MISSING_VALUES_KEY,
+)
 from components.evaluator.component import MultiHeadEvaluator
 from components.example_gen.component import CsvExampleGen
 from components.pusher.component import MultiHeadPusher
@@ -22,6 +27,7 @@ from components.trainer.component import MultiHeadTrainer
 from pipeline.config import PipelineConfig
 from trainer_module.derived import resolve_function
 from trainer_module.preprocessing import SPEC_KEY
+from trainer_module.training_spec import TRAIN_SPLIT, VALIDATION_SPLIT
 
 CSV_PATTERN = "*.csv"
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
@@ -53,6 +59,23 @@ def code_fingerprint(config: PipelineConfig) -> str:
     return digest.hexdigest()[:16]
 
 
+def _validation_carve(config: PipelineConfig) -> dict:
+    """With early stopping, ExampleGen carves its validation split out of the
+    training rows (TFX's default 2:1 hash split stays as it is, so the eval
+    split keeps its rows); Transform analyses the training split only and
+    transforms every split."""
+    stopping = config.training.early_stopping
+    if stopping is None:
+        return {}
+    return {
+        CARVE_KEY: {
+            "split": VALIDATION_SPLIT,
+            "from": TRAIN_SPLIT,
+            "fraction": stopping.validation_fraction,
+        }
+    }
+
+
 def create_pipeline(
     config: PipelineConfig,
     data_dir: str,
@@ -82,6 +105,7 @@ def create_pipeline(
         custom_config={
             FLOAT_COLUMNS_KEY: sorted(config.float_columns()),
             MISSING_VALUES_KEY: list(config.missing_values),
+            **_validation_carve(config),
         },
     )
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])

@@ -92,19 +92,18 @@ def test_every_beam_step_ran_on_worker_processes(runs):
 
 
 def test_workers_read_and_split_the_same_examples_as_one_process(runs):
+    """The validation split (early stopping's) too: its rows carved from
+    the training rows the same way on the workers."""
     local, workers = (_artifact(runs[r]["home"], "CsvExampleGen", "examples") for r in RUNNERS)
     expected = _records(local)
-    assert set(expected) == {"Split-train", "Split-eval"}
+    assert set(expected) == {"Split-train", "Split-validation", "Split-eval"}
+    assert len(expected["Split-validation"]) > 50
     assert _records(workers) == expected
 
 
-def _transformed(home: str) -> tuple[dict[str, np.ndarray], list[tuple]]:
-    """The transformed training split as columns, rows in one order, and the
-    keys of the rows early stopping holds out."""
+def _transformed(home: str) -> dict[str, np.ndarray]:
+    """The transformed training split as columns, rows in one order."""
     import tensorflow_transform as tft
-
-    from pipeline.config_file import load_config
-    from trainer_module.data import Holdout, content_keys, holdout_features
 
     graph = _artifact(home, "Transform", "transform_graph")
     spec = tft.TFTransformOutput(graph).transformed_feature_spec()
@@ -113,16 +112,11 @@ def _transformed(home: str) -> tuple[dict[str, np.ndarray], list[tuple]]:
     records = tf.constant([r.numpy() for r in tf.data.TFRecordDataset(files, "GZIP")])
     columns = {k: v.numpy() for k, v in tf.io.parse_example(records, spec).items()}
     order = np.lexsort([columns[k] for k in sorted(columns)])
-    names = holdout_features(load_config())
-    held = Holdout(0.1, inside=True).keeps(records, spec, names)
-    keys = sorted(map(tuple, content_keys(tf.boolean_mask(records, held), spec, names).numpy()))
-    return {k: v[order] for k, v in columns.items()}, keys
+    return {k: v[order] for k, v in columns.items()}
 
 
-def test_workers_transform_the_same_examples_and_stopping_holds_out_the_same_rows(runs):
-    (local, local_slice), (workers, workers_slice) = (
-        _transformed(runs[r]["home"]) for r in RUNNERS
-    )
+def test_workers_transform_the_same_examples(runs):
+    local, workers = (_transformed(runs[r]["home"]) for r in RUNNERS)
     assert sorted(local) == sorted(workers)
     for name, values in local.items():
         if values.dtype == np.float32 and not name.endswith(("_label", "_weight")):
@@ -131,8 +125,6 @@ def test_workers_transform_the_same_examples_and_stopping_holds_out_the_same_row
             np.testing.assert_allclose(workers[name], values, atol=1e-5, err_msg=name)
         else:
             np.testing.assert_array_equal(workers[name], values, err_msg=name)
-    # Early stopping's validation slice: the same rows on the workers.
-    assert local_slice == workers_slice and len(local_slice) > 50
 
 
 def test_workers_build_the_same_vocabularies(runs):

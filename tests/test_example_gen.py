@@ -5,13 +5,18 @@ from __future__ import annotations
 import collections
 import csv
 import glob
+import json
 import os
 
 import apache_beam as beam
 import pytest
 import tensorflow as tf
 from tfx.components.example_gen.csv_example_gen.executor import _CsvToExample
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
 
+from components import constants
 from components.example_gen import csv_files, executor
 from tests.conftest import taxi_sample
 
@@ -168,3 +173,73 @@ def test_taxi_rows_with_tokens_for_their_empty_cells_encode_as_the_originals(tmp
     assert written > 500
     assert _our_examples(str(tokens), ("NA", "N/A")) == _our_examples(str(original))
     assert _our_examples(str(tokens)) != _our_examples(str(original))
+
+
+def _splits(folder: str, tmp_path, carve: dict | None = None) -> dict[str, set[bytes]]:
+    """Each split's rows (canonically serialized) as the executor writes them
+    with TFX's default 2:1 hash split (the pipeline's), and `carve` in its
+    custom config."""
+    custom = {constants.CARVE_KEY: carve} if carve else {}
+    properties = {
+        standard_component_specs.INPUT_BASE_KEY: folder,
+        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
+            example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name="single_split", pattern="*.csv")]
+            )
+        ),
+        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
+            example_gen_pb2.Output(
+                split_config=example_gen_pb2.SplitConfig(
+                    splits=[
+                        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+                        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+                    ]
+                )
+            )
+        ),
+        standard_component_specs.CUSTOM_CONFIG_KEY: json.dumps(custom),
+    }
+    out = tmp_path / ("carved" if carve else "plain")
+    with beam.Pipeline(argv=BEAM_ARGS) as pipeline:
+        for name, split in executor.Executor().GenerateExamplesByBeam(pipeline, properties).items():
+            _ = (
+                split
+                | f"Canonical[{name}]"
+                >> beam.Map(
+                    lambda s: tf.train.Example.FromString(s).SerializeToString(deterministic=True)
+                )
+                | f"Write[{name}]" >> beam.io.WriteToTFRecord(str(out / name))
+            )
+    return {
+        os.path.basename(path).split("-")[0]: {r.numpy() for r in tf.data.TFRecordDataset(path)}
+        for path in glob.glob(str(out / "*"))
+    }
+
+
+def test_a_validation_split_is_carved_from_the_training_rows_only(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    taxi_sample(str(folder / "data.csv"), rows=1500, seed_every=3)
+    plain = _splits(str(folder), tmp_path)
+    carve = {"split": "validation", "from": "train", "fraction": 0.2}
+    carved = _splits(str(folder), tmp_path, carve)
+    assert sorted(plain) == ["eval", "train"]
+    assert sorted(carved) == ["eval", "train", "validation"]
+    # The eval split keeps exactly its rows: the served model's holdout and
+    # the comparison stay on the same examples with or without early stopping.
+    assert carved["eval"] == plain["eval"]
+    assert carved["train"] | carved["validation"] == plain["train"]
+    assert not carved["train"] & carved["validation"]
+    assert 0.15 < len(carved["validation"]) / len(plain["train"]) < 0.25
+    # Stable: the same rows again.
+    assert _splits(str(folder), tmp_path / "again", carve)["validation"] == carved["validation"]
+
+
+def test_a_carve_from_a_split_that_does_not_exist_is_refused_naming_the_splits(tmp_path):
+    properties = {
+        standard_component_specs.CUSTOM_CONFIG_KEY: json.dumps(
+            {constants.CARVE_KEY: {"split": "validation", "from": "training", "fraction": 0.1}}
+        )
+    }
+    with pytest.raises(csv_files.CsvFormatError, match=r"'from' must name one of .*'train'"):
+        executor.Carve.from_config(properties, ["train", "eval"])

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 
 import pytest
 import tensorflow as tf
@@ -234,3 +235,36 @@ def evaluate(root, inputs: Inputs, model, evaluation: EvaluationSpec) -> dict:
     )
     with open(os.path.join(blessing.uri, evaluator_spec.VERDICTS_FILE)) as f:
         return json.load(f)
+
+
+def _early_stopping() -> ModelSpec:
+    raw = SPEC.model_dump()
+    raw["training"]["early_stopping"] = {"every": 10, "patience": 2}
+    return ModelSpec.model_validate(raw)
+
+
+def test_early_stopping_measures_the_validation_split_that_example_gen_carved(tmp_path, inputs):
+    """The trainer reads the examples' validation split whole (here, a copy
+    of the eval rows' 200) and trains on the training split as it is."""
+    transformed = inputs.transformed_examples
+    copy = standard_artifacts.Examples()
+    copy.uri = str(tmp_path / "transformed")
+    copy.split_names = '["train", "validation", "eval"]'
+    shutil.copytree(transformed.uri, copy.uri)
+    shutil.copytree(
+        os.path.join(copy.uri, "Split-eval"), os.path.join(copy.uri, "Split-validation")
+    )
+    model, _ = _do(
+        tmp_path, dataclasses.replace(inputs, transformed_examples=copy), _early_stopping()
+    )
+    report = _report(model)
+    assert report["validation"]["rows"] == 200
+    assert "validation split" in report["validation"]["source"]
+    assert set(report["early_stopping"]) == {"big", "size"}
+
+
+def test_early_stopping_without_a_validation_split_is_refused_saying_what_to_do(tmp_path, inputs):
+    with pytest.raises(
+        ValueError, match="no 'validation' split.*rerun the pipeline from ExampleGen"
+    ):
+        _do(tmp_path, inputs, _early_stopping())

@@ -17,64 +17,6 @@ from trainer_module.spec import HeadSpec, ModelSpec
 from trainer_module.training import Batch
 
 SHUFFLE_BUFFER = 10_000
-# The validation slice of early stopping: an example is in it when a
-# fingerprint of its content falls in the first `fraction` of these buckets.
-HOLDOUT_BUCKETS = 10_000
-HOLDOUT_CHUNK = 4096
-
-
-def holdout_features(spec: ModelSpec) -> list[str]:
-    """What an example's validation-slice key reads: its labels and their
-    weights (passed through the transform as read) and its categorical
-    features' indices (exact counts or hashes). Not the example's bytes:
-    TF.Transform writes features in hash-map order, which changes from one
-    process to the next; nor a value computed with floating-point statistics
-    (z-scores, quantile buckets), whose last bits differ when Beam workers
-    combine them in another order. Both were found by
-    tests/test_e2e_workers.py: the slice changed from run to run."""
-    names = [f.name for f in spec.features if f.type == "categorical"]
-    for head in spec.heads:
-        names += [head.label_key, head.weight_key]
-    return sorted(names)
-
-
-def content_keys(records: tf.Tensor, feature_spec: dict, names: list[str]) -> tf.Tensor:
-    """Each serialized example's values of the fixed-length features `names`,
-    in name order, as one int64 row: integers as they are, floats by their
-    bits, strings by their hash."""
-    fixed = {
-        name: feature_spec[name]
-        for name in sorted(names)
-        if isinstance(feature_spec[name], tf.io.FixedLenFeature)
-    }
-    parsed = tf.io.parse_example(records, fixed)
-    rows = tf.shape(records)[0]
-    parts = []
-    for name in fixed:
-        value = tf.reshape(parsed[name], [rows, -1])
-        if value.dtype == tf.string:
-            value = tf.strings.to_hash_bucket_fast(value, np.iinfo(np.int64).max)
-        elif value.dtype.is_floating:
-            value = tf.bitcast(value, tf.int32 if value.dtype == tf.float32 else tf.int64)
-        parts.append(tf.cast(value, tf.int64))
-    return tf.concat(parts, axis=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class Holdout:
-    """Which side of the validation slice a dataset keeps: the slice itself
-    (`inside`) or the rest of the training split."""
-
-    fraction: float
-    inside: bool
-
-    def keeps(self, records: tf.Tensor, feature_spec: dict, names: list[str]) -> tf.Tensor:
-        # A fingerprint of the whole row (a string key hashed cost twice as
-        # much per record: docs/benchmarks.md, benchmark 4).
-        fingerprint = tf.fingerprint(content_keys(records, feature_spec, names))
-        bucket = tf.math.floormod(tf.bitcast(fingerprint[:, :4], tf.int32), HOLDOUT_BUCKETS)
-        held = bucket < round(self.fraction * HOLDOUT_BUCKETS)
-        return held if self.inside else tf.logical_not(held)
 
 
 def split_files(examples_uri: str, split: str) -> list[str]:
@@ -94,20 +36,9 @@ def make_dataset(
     shuffle: bool,
     repeat: bool,
     seed: int = 0,
-    holdout: Holdout | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (features, labels, weights), labels and weights keyed by
-    head; with `holdout`, only the examples on its side of the slice."""
+    """Batches of (features, labels, weights), labels and weights keyed by head."""
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    if holdout is not None:
-        # Split a chunk of records at a time (a per-record filter cost more
-        # than the training step: docs/benchmarks.md); same records, same order.
-        names = holdout_features(spec)
-
-        def kept(records: tf.Tensor) -> tf.Tensor:
-            return tf.boolean_mask(records, holdout.keeps(records, feature_spec, names))
-
-        dataset = dataset.batch(HOLDOUT_CHUNK).map(kept).unbatch()
     if repeat:
         dataset = dataset.repeat()
     if shuffle:

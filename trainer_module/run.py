@@ -16,6 +16,7 @@ from trainer_module.model import InputColumn, MultiHeadModel, build_model
 from trainer_module.spec import ModelSpec
 from trainer_module.stopping import EarlyStopper
 from trainer_module.training import StepResult, TrainingLoop
+from trainer_module.training_spec import EVAL_SPLIT, TRAIN_SPLIT
 from trainer_module.validation import Curves, Validation, validation_set
 from trainer_module.warm_start import warm_start
 
@@ -68,8 +69,8 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
     seed_everything(training.seed)
     tft_output = tft.TFTransformOutput(args.transform_graph_uri)
     feature_spec = tft_output.transformed_feature_spec()
-    train_files = data.split_files(args.examples_uri, "train")
-    eval_files = data.split_files(args.examples_uri, "eval")
+    train_files = data.split_files(args.examples_uri, TRAIN_SPLIT)
+    eval_files = data.split_files(args.examples_uri, EVAL_SPLIT)
 
     scan = data.make_dataset(
         train_files, feature_spec, spec, SCAN_BATCH, shuffle=False, repeat=False
@@ -103,7 +104,7 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
             distribute.workers(strategy),
             distribute.is_chief(strategy),
         )
-    validation = validation_set(spec, feature_spec, train_files, eval_files)
+    validation = validation_set(spec, feature_spec, args.examples_uri)
     logging.info("validation: %s", validation.source)
     train_batches = distribute.batches(
         strategy,
@@ -115,7 +116,6 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
             shuffle=True,
             repeat=True,
             seed=training.seed,
-            holdout=validation.holdout,
         ),
         files=len(train_files),
     )

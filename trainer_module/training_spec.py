@@ -17,6 +17,12 @@ class Optimizer(Strict):
     learning_rate: float = Field(0.001, gt=0, le=10)
 
 
+# The splits the trainer reads: it trains on TRAIN_SPLIT, and early stopping
+# measures each head on VALIDATION_SPLIT, which ExampleGen carves out of the
+# training rows (pipeline/pipeline.py), so it is read whole and never parsed
+# or filtered per training pass.
+TRAIN_SPLIT, VALIDATION_SPLIT, EVAL_SPLIT = "train", "validation", "eval"
+
 # The validation slice early stopping measures must hold at least this many
 # rows (a loss on fewer moves with every few examples, and so would the stop).
 MIN_VALIDATION_ROWS = 100
@@ -26,10 +32,11 @@ class EarlyStopping(Strict):
     """Per-head early stopping (`training.early_stopping`).
 
     Every `every` steps each training head's loss is measured on the
-    validation slice: `validation_fraction` of the training split, chosen by
-    a hash of each example's content (data.holdout_features: the same
-    examples on every run over the same data; never the eval split, which
-    judges the model). A head whose loss
+    validation slice: `validation_fraction` of the training split's rows,
+    chosen by a second hash of each row's cells when ExampleGen splits the
+    data (VALIDATION_SPLIT: the same rows on every run over the same data;
+    never the eval split, which judges the model and keeps exactly its rows
+    with or without early stopping). A head whose loss
     has not improved by more than `min_delta` for `patience` checks stops:
     its best weights come back and its optimizer updates it no more, while
     the other heads go on. `training.steps` is then the maximum. At most

@@ -1,10 +1,10 @@
 """What each head's validation loss is measured on, and the loss curves.
 
-With early stopping the validation slice is carved from the training split
-(data.Holdout: a hash of each example's content), never the eval split the evaluator
-judges; the training batches then leave it out. Without, the curve's
-validation points come from the eval split's first batches: shown, never
-acted on.
+With early stopping the validation slice is the examples' validation split,
+which ExampleGen carved out of the training rows (training_spec.
+VALIDATION_SPLIT), never the eval split the evaluator judges. Without, the
+curve's validation points come from the eval split's first batches: shown,
+never acted on.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import tensorflow as tf
 from trainer_module import data
 from trainer_module.spec import MIN_VALIDATION_ROWS, ModelSpec
 from trainer_module.training import Batch
+from trainer_module.training_spec import EVAL_SPLIT, VALIDATION_SPLIT
 
 # Rows per validation batch: few large forward passes at every check.
 BATCH = 1024
@@ -34,7 +35,6 @@ class ValidationTooSmall(ValueError):
 class Validation:
     batches: list[Batch]
     rows: int
-    holdout: data.Holdout | None  # what the training batches leave out
     source: str  # in words, for the report
 
     def as_dict(self) -> dict:
@@ -50,24 +50,28 @@ def _take(dataset: tf.data.Dataset, rows: int) -> tuple[list[Batch], int]:
     return batches, sum(_rows(b) for b in batches)
 
 
-def validation_set(
-    spec: ModelSpec, feature_spec: dict, train_files: list[str], eval_files: list[str]
-) -> Validation:
+def validation_set(spec: ModelSpec, feature_spec: dict, examples_uri: str) -> Validation:
     """The batches every head's validation loss is measured on.
 
     Raises:
-      ValidationTooSmall: early stopping's slice has fewer than
-        MIN_VALIDATION_ROWS rows, saying how many training rows it needs.
+      ValidationTooSmall: early stopping's split is missing or has fewer
+        than MIN_VALIDATION_ROWS rows, saying what to do.
     """
     stopping = spec.training.early_stopping
     if stopping is None:
+        eval_files = data.split_files(examples_uri, EVAL_SPLIT)
         dataset = data.make_dataset(eval_files, feature_spec, spec, BATCH, False, False)
         batches, rows = _take(dataset, CURVE_ROWS)
-        return Validation(batches, rows, None, f"the eval split's first {rows:,} rows")
-    inside = data.Holdout(stopping.validation_fraction, inside=True)
-    dataset = data.make_dataset(
-        train_files, feature_spec, spec, BATCH, False, False, holdout=inside
-    )
+        return Validation(batches, rows, f"the eval split's first {rows:,} rows")
+    try:
+        files = data.split_files(examples_uri, VALIDATION_SPLIT)
+    except FileNotFoundError as error:
+        raise ValidationTooSmall(
+            f"early stopping: the examples have no {VALIDATION_SPLIT!r} split ({error}); "
+            "this project's pipeline has ExampleGen carve it out of the training rows "
+            "when training.early_stopping is set: rerun the pipeline from ExampleGen"
+        ) from error
+    dataset = data.make_dataset(files, feature_spec, spec, BATCH, False, False)
     batches, rows = _take(dataset, stopping.validation_rows)
     if rows < MIN_VALIDATION_ROWS:
         raise ValidationTooSmall(
@@ -78,10 +82,10 @@ def validation_set(
             "remove training.early_stopping"
         )
     source = (
-        f"{rows:,} rows of the training split (validation_fraction "
-        f"{stopping.validation_fraction:g}), left out of training"
+        f"{rows:,} rows of the {VALIDATION_SPLIT} split (validation_fraction "
+        f"{stopping.validation_fraction:g} of the training rows), left out of training"
     )
-    return Validation(batches, rows, data.Holdout(stopping.validation_fraction, False), source)
+    return Validation(batches, rows, source)
 
 
 class Curves:

@@ -17,6 +17,7 @@ differs, in two edge cases).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -35,7 +36,7 @@ from tfx.types.artifact import Artifact
 from tfx.utils import proto_utils
 
 from components.beam_costs import lighten_beam
-from components.constants import FLOAT_COLUMNS_KEY, MISSING_VALUES_KEY
+from components.constants import CARVE_KEY, FLOAT_COLUMNS_KEY, MISSING_VALUES_KEY
 from components.example_gen.csv_files import (
     CsvFormatError,
     encode_file,
@@ -43,6 +44,9 @@ from components.example_gen.csv_files import (
     header,
     merge_column_types,
 )
+
+# The second hash's buckets, of which a carved split takes `fraction`.
+CARVE_BUCKETS = 10_000
 
 
 @beam.ptransform_fn
@@ -95,12 +99,46 @@ def read_options(exec_properties: dict[str, Any]) -> tuple[frozenset[str], tuple
     """From the custom config (pipeline.py sets it): the columns written as
     floats even when every value is an integer (FLOAT_COLUMNS_KEY), and the
     cell values read as missing (MISSING_VALUES_KEY)."""
-    text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
-    config = json.loads(text) if isinstance(text, str) else dict(text)
+    config = _custom_config(exec_properties)
     return (
         frozenset(config.get(FLOAT_COLUMNS_KEY) or []),
         tuple(config.get(MISSING_VALUES_KEY) or []),
     )
+
+
+def _custom_config(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
+    return json.loads(text) if isinstance(text, str) else dict(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Carve:
+    """A split (`name`) carved out of the `source` split: the rows whose
+    second hash falls in the first `fraction` of CARVE_BUCKETS. The first
+    hash chose the split, so the other splits keep exactly their rows."""
+
+    name: str
+    source: str
+    fraction: float
+
+    @classmethod
+    def from_config(cls, exec_properties: dict[str, Any], names: list[str]) -> Carve | None:
+        raw = _custom_config(exec_properties).get(CARVE_KEY)
+        if not raw:
+            return None
+        carve = cls(raw["split"], raw["from"], float(raw["fraction"]))
+        if carve.source not in names or carve.name in names:
+            raise CsvFormatError(
+                f"carve {raw}: 'from' must name one of the splits {names}, and 'split' none"
+            )
+        if not 0 < carve.fraction < 1:
+            raise CsvFormatError(f"carve {raw}: 'fraction' must be in (0, 1)")
+        return carve
+
+    def carved(self, keyed: tuple[bytes, bytes], _: int = 2) -> int:
+        """1 for a row of the carved split, 0 for one its source keeps."""
+        bucket = (_digest(keyed[0]) >> 128) % CARVE_BUCKETS  # bits the split's hash barely uses
+        return int(bucket < round(self.fraction * CARVE_BUCKETS))
 
 
 def _configs(
@@ -118,9 +156,12 @@ def _configs(
     return input_config, output_config
 
 
+def _digest(key: bytes) -> int:
+    return int(hashlib.sha256(key).hexdigest(), 16)
+
+
 def _bucket(keyed: tuple[bytes, bytes], partitions: int, bounds: list[int]) -> int:
-    digest = int(hashlib.sha256(keyed[0]).hexdigest(), 16)
-    return bisect.bisect(bounds, digest % bounds[-1])
+    return bisect.bisect(bounds, _digest(keyed[0]) % bounds[-1])
 
 
 class Executor(BaseExampleGenExecutor):
@@ -154,8 +195,10 @@ class Executor(BaseExampleGenExecutor):
         input_config, output_config = _configs(exec_properties)
         outputs = output_dict[standard_component_specs.EXAMPLES_KEY]
         examples = artifact_utils.get_single_instance(outputs)
+        names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        carve = Carve.from_config(exec_properties, names)
         examples.split_names = artifact_utils.encode_split_names(
-            example_gen_utils.generate_output_split_names(input_config, output_config)
+            names + [carve.name] if carve else names
         )
         with self._make_beam_pipeline() as pipeline:
             for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
@@ -175,9 +218,29 @@ class Executor(BaseExampleGenExecutor):
     def GenerateExamplesByBeam(  # noqa: N802
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.PCollection]:
-        """As TFX's, but a hash split keys rows on their cells (see _row_keys)."""
+        """As TFX's, but a hash split keys rows on their cells (csv_files'
+        row keys), and a carve (CARVE_KEY) adds a split taken out of another
+        by a second hash."""
         input_config, output_config = _configs(exec_properties)
         names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        keyed = self._keyed_splits(pipeline, exec_properties, input_config, output_config, names)
+        carve = Carve.from_config(exec_properties, names)
+        if carve is not None:
+            kept, carved = keyed[carve.source] | f"Carve[{carve.name}]" >> beam.Partition(
+                carve.carved, 2
+            )
+            keyed = {**keyed, carve.source: kept, carve.name: carved}
+        return {name: split | f"Examples[{name}]" >> beam.Values() for name, split in keyed.items()}
+
+    @staticmethod
+    def _keyed_splits(
+        pipeline: beam.Pipeline,
+        exec_properties: dict[str, Any],
+        input_config: example_gen_pb2.Input,
+        output_config: example_gen_pb2.Output,
+        names: list[str],
+    ) -> dict[str, beam.PCollection]:
+        """Split name -> its (row key, serialized tf.Example) pairs."""
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         floats, missing = read_options(exec_properties)
         split_config = output_config.split_config
@@ -186,7 +249,6 @@ class Executor(BaseExampleGenExecutor):
                 name: pipeline
                 | f"InputToRecord[{split.name}]"
                 >> CsvToKeyedExamples(base, split.pattern, floats, missing)
-                | f"Examples[{split.name}]" >> beam.Values()
                 for name, split in zip(names, input_config.splits, strict=True)
             }
         if split_config.partition_feature_name:
@@ -203,7 +265,4 @@ class Executor(BaseExampleGenExecutor):
             >> CsvToKeyedExamples(base, input_config.splits[0].pattern, floats, missing)
             | "SplitData" >> beam.Partition(_bucket, len(bounds), bounds)
         )
-        return {
-            name: part | f"Examples[{name}]" >> beam.Values()
-            for name, part in zip(names, parts, strict=True)
-        }
+        return dict(zip(names, parts, strict=True))
