@@ -293,7 +293,7 @@ def test_summary_has_every_head_and_the_pushed_model(home, first_run):
         assert course["monitor"] == monitor and course["best_validation"] > 0
         assert f"(validation {monitor} " in first_run.result.stdout
         assert re.search(rf"\n  {head} +(stopped at step|ran to step) ", first_run.result.stdout)
-    assert "rows of the training split" in first["training"]["validation"]["source"]
+    assert "rows of the validation split" in first["training"]["validation"]["source"]
     with open(os.path.join(home.path, "runs", first["run_id"].replace(":", "-") + ".json")) as f:
         assert json.load(f) == first
 
