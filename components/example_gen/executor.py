@@ -135,8 +135,9 @@ class Carve:
             raise CsvFormatError(f"carve {raw}: 'fraction' must be in (0, 1)")
         return carve
 
-    def carved(self, keyed: tuple[bytes, bytes], _: int = 2) -> int:
-        """1 for a row of the carved split, 0 for one its source keeps."""
+    def carved(self, keyed: tuple[bytes, bytes], partitions: int = 2) -> int:
+        """1 for a row of the carved split, 0 for one its source keeps (of
+        `partitions`, 2: beam.Partition passes it)."""
         bucket = (_digest(keyed[0]) >> 128) % CARVE_BUCKETS  # bits the split's hash barely uses
         return int(bucket < round(self.fraction * CARVE_BUCKETS))
 
