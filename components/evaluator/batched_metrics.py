@@ -22,6 +22,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis import constants
 from tensorflow_model_analysis.contrib.aggregates import binary_confusion_matrices as bcm
 from tensorflow_model_analysis.metrics import (
     binary_confusion_matrices,
@@ -63,11 +64,20 @@ def _lookup(value: Any, keys: tuple[str, ...], required: bool) -> Any:
 
 def _number(value: Any) -> float | None:
     """The one number an array of size 1 holds, or None for anything else."""
-    if isinstance(value, np.ndarray):
-        return float(value.reshape(-1)[0]) if value.size == 1 else None
+    if type(value) is np.ndarray or isinstance(value, np.ndarray):
+        return float(value.item()) if value.size == 1 else None
     if isinstance(value, float | int | np.floating | np.integer):
         return float(value)
     return None
+
+
+def _standard(extracts: Any, key: str) -> Any:
+    """StandardMetricInputs.get_by_key(key) with no model or output name
+    (the legacy singular key where the plural is absent), read from the
+    extracts without its three layers of Python calls per read."""
+    if key in extracts:
+        return extracts[key]
+    return extracts.get(key[:-1])
 
 
 class _Batched(beam.CombineFn):
@@ -79,13 +89,15 @@ class _Batched(beam.CombineFn):
         self._weighted = weighted
 
     def _triple(self, element: metric_types.StandardMetricInputs) -> _Triple | None:
-        prediction = _number(_lookup(element.prediction, self._keys, required=True))
-        label = _number(_lookup(element.label, self._keys, required=False))
+        extracts = getattr(element, "extracts", element)
+        predicted = _standard(extracts, constants.PREDICTIONS_KEY)
+        prediction = _number(_lookup(predicted, self._keys, required=True))
+        label = _number(_lookup(_standard(extracts, constants.LABELS_KEY), self._keys, False))
         if prediction is None or label is None:
             return None
         weight = 1.0
         if self._weighted:
-            found = element.example_weight
+            found = _standard(extracts, constants.EXAMPLE_WEIGHTS_KEY)
             if found is not None:
                 weight = _number(_lookup(found, self._keys, required=False))
                 if weight is None:

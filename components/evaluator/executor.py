@@ -6,7 +6,6 @@ import json
 import os
 from typing import Any
 
-import tensorflow_model_analysis as tfma
 from absl import logging
 from tfx import types
 from tfx.dsl.components.base import base_beam_executor
@@ -21,6 +20,7 @@ from components.evaluator import holdout, spec
 from components.evaluator.degenerate import degenerate_heads
 from components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_config
 from components.evaluator.gates import EvaluationSpec
+from components.evaluator.models import shared_model
 from components.evaluator.release import plan
 from components.evaluator.results import (
     OVERALL,
@@ -93,23 +93,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         pattern = io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], EVAL_SPLIT))
         logging.info("MultiHeadEvaluator: model %s on %s", model_path, pattern)
 
-        models = [
-            tfma.default_eval_shared_model(
-                eval_saved_model_path=model_path, model_name=CANDIDATE, eval_config=eval_config
-            )
-        ]
+        models = [shared_model(model_path, CANDIDATE, eval_config)]
         served_version = None
         if served is not None:
             served_version = served.get_int_custom_property(properties.SERVED_VERSION)
         if compared is not None:
             logging.info("comparing with served version %s", served_version)
-            models.append(
-                tfma.default_eval_shared_model(
-                    eval_saved_model_path=path_utils.serving_model_path(served.uri),
-                    model_name=BASELINE,
-                    eval_config=eval_config,
-                )
-            )
+            served_path = path_utils.serving_model_path(served.uri)
+            models.append(shared_model(served_path, BASELINE, eval_config))
         with self._make_beam_pipeline() as pipeline:
             run_tfma(pipeline, pattern, models, eval_config, evaluation.uri)
 

@@ -15,7 +15,6 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import tensorflow_model_analysis as tfma
 from absl import logging
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
@@ -23,6 +22,7 @@ from tfx.utils import io_utils
 from components import serving
 from components.evaluator.eval_config import BASELINE, CANDIDATE, build_eval_config
 from components.evaluator.gates import EvaluationSpec
+from components.evaluator.models import shared_model
 from components.evaluator.results import (
     OVERALL,
     SliceResults,
@@ -75,9 +75,7 @@ def judge(
         part = spec.model_copy(update={"heads": [spec.head(h) for h in heads], "slices": []})
         eval_config = build_eval_config(part, with_baseline=True)
         models = [
-            tfma.default_eval_shared_model(
-                eval_saved_model_path=path, model_name=name, eval_config=eval_config
-            )
+            shared_model(path, name, eval_config)
             for name, path in ((CANDIDATE, candidate_path), (BASELINE, served_path))
         ]
         output = os.path.join(out_dir, "holdout", str(index))

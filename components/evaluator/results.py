@@ -14,6 +14,7 @@ from tensorflow_model_analysis.constants import (
 )
 from tfx_bsl.public import tfxio
 
+from components.evaluator import unbatch
 from components.evaluator.eval_config import CANDIDATE, is_single_output
 from components.evaluator.gates import EvaluationSpec
 from components.evaluator.verdicts import Estimate
@@ -151,19 +152,20 @@ def extractors(models: list, eval_config: tfma.EvalConfig) -> list:
       names (payment_type would slice by vocabulary index, differently for
       two models with different vocabularies). Slices are then raw values;
     - it drops the serialized examples and every raw column no slicing
-      reads: TFMA splits each batch into examples value by value in Python,
-      and nothing after it reads them.
+      reads: nothing after it reads them.
+
+    and TFMA's split of batches into examples replaced by unbatch.py's.
     """
     found = tfma.default_extractors(
         eval_shared_model=models if len(models) > 1 else models[0], eval_config=eval_config
     )
-    unbatch = tfma.extractors.UnbatchExtractor().stage_name
-    at = next(i for i, e in enumerate(found) if e.stage_name == unbatch)
+    stock = tfma.extractors.UnbatchExtractor().stage_name
+    at = next(i for i, e in enumerate(found) if e.stage_name == stock)
     keep = tfma.extractors.Extractor(
         stage_name="KeepWhatMetricsRead",
         ptransform=_only_what_metrics_read(_slicing_columns(eval_config)),
     )
-    return found[:at] + [keep] + found[at:]
+    return found[:at] + [keep, unbatch.extractor()] + found[at + 1 :]
 
 
 def run_tfma(
