@@ -89,8 +89,12 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
-def save(name: str, outcome: dict, smoke: bool) -> None:
-    """Writes bench/results/<name>.json (not for smoke runs) for bench.plot."""
+def save(name: str, outcome: dict, smoke: bool, stem: str | None = None) -> None:
+    """Writes bench/results/<stem or name>.json (not for smoke runs) for bench.plot.
+
+    `name` is the benchmark's module (bench.<name>), written with the
+    command; `stem` keeps a second kind of run of it (a profile) apart.
+    """
     if smoke:
         return
     os.makedirs(RESULTS_DIR, exist_ok=True)
@@ -99,5 +103,5 @@ def save(name: str, outcome: dict, smoke: bool) -> None:
         "machine": machine(),
         "command": " ".join(["python", "-m", f"bench.{name}", *sys.argv[1:]]),
     }
-    with open(os.path.join(RESULTS_DIR, f"{name}.json"), "w") as f:
+    with open(os.path.join(RESULTS_DIR, f"{stem or name}.json"), "w") as f:
         json.dump(outcome, f, indent=2, sort_keys=True)

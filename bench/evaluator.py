@@ -8,11 +8,13 @@ on the taxi data, repeated to `--rows` eval rows (bench/slices.py's
 repetition), in two variants that alternate, `--repeats` times each
 (median):
 
-- before: TFMA's own per-example combiners, and every raw column and the
-  serialized examples carried into TFMA's split of batches into examples
-  (the evaluator as it was up to session 9);
-- after: the batched metrics (components/evaluator/batched_metrics.py) and
-  only the slicing columns carried.
+- before: TFMA as it is: its per-example combiners, its split of batches
+  into examples with every raw column and the serialized examples carried
+  into it, its positional calls of the signatures (the evaluator as it was
+  up to session 9, and stock TFMA);
+- after: the batched metrics (components/evaluator/batched_metrics.py),
+  only the slicing columns carried, the split of unbatch.py and the
+  signatures called by name (models.py).
 
 Prints the seconds, the ms per eval row and the ratio, and checks that both
 variants give the same metrics to 4 significant digits. `--profile` runs
@@ -42,10 +44,20 @@ VARIANTS = ("before", "after")
 STAGES = [
     ("metric combiners (per example)", ("tensorflow_model_analysis/metrics/",)),
     ("batched metrics", ("components/evaluator/batched_metrics",)),
-    ("splitting batches into examples", ("tensorflow_model_analysis/utils/util.py",)),
+    (
+        "splitting batches into examples",
+        ("tensorflow_model_analysis/utils/util.py", "components/evaluator/unbatch"),
+    ),
     ("slicing", ("tensorflow_model_analysis/slicer/", "slice_key_extractor")),
     ("TFMA's evaluator stages", ("tensorflow_model_analysis/evaluators/",)),
-    ("the models (TensorFlow)", ("tensorflow/", "tensorflow_model_analysis/utils/model_util")),
+    (
+        "the models (TensorFlow)",
+        (
+            "tensorflow/",
+            "tensorflow_model_analysis/utils/model_util",
+            "components/evaluator/models",
+        ),
+    ),
     ("reading and decoding examples", ("tfx_bsl", "tfrecordio", "pyarrow")),
     ("Beam's runner", ("apache_beam",)),
 ]
@@ -54,22 +66,28 @@ STAGES = [
 @contextlib.contextmanager
 def variant(name: str):
     """The evaluator as it was (`before`) or as it is (`after`)."""
-    from components.evaluator import batched_metrics, results
+    import tensorflow_model_analysis as tfma
+
+    from components.evaluator import batched_metrics, executor, results, unbatch
 
     if name == "after":
         yield
         return
+    saved = (results._what_metrics_read, unbatch.extractor, executor.shared_model)
     saved_batched = dict(batched_metrics.BATCHED)
-    saved_keep = results._what_metrics_read
     batched_metrics.BATCHED.clear()
     results._what_metrics_read = lambda extract, columns: {
         k: v for k, v in extract.items() if k != results.TRANSFORMED_FEATURES_KEY
     }
+    unbatch.extractor = tfma.extractors.UnbatchExtractor
+    executor.shared_model = lambda path, model, config: tfma.default_eval_shared_model(
+        eval_saved_model_path=path, model_name=model, eval_config=config
+    )
     try:
         yield
     finally:
         batched_metrics.BATCHED.update(saved_batched)
-        results._what_metrics_read = saved_keep
+        results._what_metrics_read, unbatch.extractor, executor.shared_model = saved
 
 
 def evaluate(config, examples_uri: str, model_uri: str, sliced: bool, compared: bool):
@@ -177,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
     outcome = run(args.home, args.rows, args.repeats, args.sliced, args.compared, args.profile)
-    save("evaluator", outcome, smoke=False)
+    save("evaluator", outcome, smoke=False, stem="evaluator_profile" if args.profile else None)
     return 0
 
 
