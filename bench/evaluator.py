@@ -113,16 +113,49 @@ def _same_to_4_digits(a: dict, b: dict) -> list[str]:
     return differ
 
 
-def breakdown(profile: cProfile.Profile) -> dict[str, float]:
-    """Own time per stage (STAGES), seconds."""
-    stats = pstats.Stats(profile)
+def _stage(func: tuple) -> str | None:
+    where = f"{func[0]}:{func[2]}"
+    return next((name for name, patterns in STAGES if any(p in where for p in patterns)), None)
+
+
+def breakdown(profile: cProfile.Profile, depth: int = 8) -> dict[str, float]:
+    """Own time per stage (STAGES), seconds.
+
+    A function outside the stages' files (a built-in, numpy, pickling) is
+    charged to its callers' stages, in proportion to the time each caller
+    spent in it, up to `depth` callers up; what is still unplaced is "other".
+    """
+    stats = pstats.Stats(profile).stats
+    shares: dict[tuple, dict[str, float]] = {}
+    active: set[tuple] = set()
+
+    def share(func: tuple, left: int, edge: int) -> dict[str, float]:
+        stage = _stage(func)
+        if stage:
+            return {stage: 1.0}
+        if left == 0 or func not in stats or func in active:
+            return {"other": 1.0}
+        if edge == 3 and func in shares:
+            return shares[func]
+        callers = stats[func][4]
+        total = sum(timing[edge] for timing in callers.values())
+        if not total:
+            return {"other": 1.0}
+        active.add(func)
+        found: dict[str, float] = {}
+        for caller, timing in callers.items():
+            for name, fraction in share(caller, left - 1, 3).items():
+                found[name] = found.get(name, 0.0) + fraction * timing[edge] / total
+        active.discard(func)
+        if edge == 3:
+            shares[func] = found
+        return found
+
     found: dict[str, float] = {}
-    for (filename, _, function), (_, _, own, _, _) in stats.stats.items():
-        where = f"{filename}:{function}"
-        stage = next(
-            (name for name, patterns in STAGES if any(p in where for p in patterns)), "other"
-        )
-        found[stage] = found.get(stage, 0.0) + own
+    for func, (_, _, own, _, _) in stats.items():
+        # the time in it from each caller (edge 2), then up by cumulative time (3)
+        for name, fraction in share(func, depth, 2).items():
+            found[name] = found.get(name, 0.0) + own * fraction
     return found
 
 
