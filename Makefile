@@ -71,7 +71,7 @@ bench-gate-trust: $(STAMP)  # about 15 minutes: 9 retraining runs
 bench-composed: $(STAMP)
 	$(PY) -m bench.composed $(ARGS)
 
-bench-evaluator: $(STAMP)  # the evaluator's ms per eval row, before and after the batched metrics
+bench-evaluator: $(STAMP)  # the evaluator's ms per eval row, stock TFMA vs this project's
 	$(PY) -m bench.evaluator $(ARGS)
 
 bench-fixed-costs: $(STAMP)  # about 3 minutes: Beam's pickles and the CLI's imports, each fix side by side
