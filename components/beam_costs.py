@@ -34,6 +34,8 @@ from typing import Any
 import dill._dill
 from apache_beam.transforms import core
 
+from components.beam_tfrecords import chunked_tfrecord_reads
+
 _LOG = logging.getLogger("dill")
 STOCK_TRACE = dill._dill._trace
 STOCK_ARGS_DEFAULTS = core.get_function_args_defaults
@@ -95,6 +97,8 @@ def memoized_signatures() -> None:
 
 
 def lighten_beam() -> None:
-    """Both fixes, for the pipelines this process runs or executes."""
+    """Both fixes, and TFRecords read a chunk at a time (beam_tfrecords.py),
+    for the pipelines this process runs or executes."""
     cheap_dill_trace()
     memoized_signatures()
+    chunked_tfrecord_reads()
