@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline import preflight
 from pipeline.config_file import load_config
 from pipeline.errors import DataError
 from pipeline.preflight import check_data
@@ -210,3 +211,79 @@ def test_a_multiclass_label_outside_its_classes_is_named(tmp_path):
     path, config = _labelled(tmp_path, numbered, {i: "1" for i in range(20)} | {5: "3"})
     with pytest.raises(DataError, match=r"line 7, column 'tips': '3' is not a class .* 0..2"):
         check_data(config, str(tmp_path))
+
+
+# The fast check (Arrow blocks, distinct cells) vouches for good files only;
+# on anything else the exact scan runs and names the line.
+def _fast_vouches(path: str, config=CONFIG) -> bool:
+    header = preflight._header(config, path)
+    try:
+        preflight._fast_rows(path, header, preflight._Columns(config, header))
+    except preflight._Defer:
+        return False
+    return True
+
+
+def test_the_fast_check_vouches_for_a_good_file_and_counts_as_the_scan_does(tmp_path):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=300)
+    header = preflight._header(CONFIG, path)
+    fast, exact = preflight._Columns(CONFIG, header), preflight._Columns(CONFIG, header)
+    assert preflight._fast_rows(path, header, fast) == 300
+    assert preflight._check_file(path, header, path, exact) == 300
+    assert fast.seen == exact.seen
+
+
+def test_a_number_only_python_reads_is_left_to_the_exact_scan_which_accepts_it(tmp_path):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=50)
+    rewrite_rows(path, lambda i, row: row.update(fare=" 12.5") if i == 4 else None)
+    assert not _fast_vouches(path)
+    assert check_data(CONFIG, str(tmp_path)) == [path]
+
+
+BAD_FILES = {
+    "a ragged row": lambda path: open(path, "a").write("1,2\n"),
+    "an empty line": lambda path: open(path, "a").write("\n"),
+    "a word in a number": lambda path: rewrite_rows(
+        path, lambda i, row: row.update(fare="twelve") if i == 7 else None
+    ),
+    "a label that is not finite": lambda path: rewrite_rows(
+        path, lambda i, row: row.update(trip_seconds="inf") if i == 9 else None
+    ),
+    "a byte not UTF-8": lambda path: open(path, "ab").write(b"\xe9" + b",1" * 5 + b"\n"),
+    "no rows": lambda path: open(path, "w").write(open(path + ".header").read()),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(BAD_FILES))
+def test_the_fast_check_leaves_a_bad_file_to_the_exact_scan(tmp_path, damage):
+    path = taxi_sample(str(tmp_path / "a.csv"), rows=50)
+    (tmp_path / "a.csv.header").write_text(open(path).readline())
+    BAD_FILES[damage](path)
+    assert not _fast_vouches(path)
+    with pytest.raises(DataError):
+        check_data(CONFIG, str(tmp_path))
+
+
+def test_the_fast_check_leaves_a_third_binary_value_to_the_exact_scan(tmp_path):
+    cells = {i: ("yes" if i % 2 else "no") for i in range(20)}
+    path, config = _labelled(tmp_path, {"task": "binary", "positive_class": "yes"}, cells)
+    assert _fast_vouches(path, config)
+    _labelled(tmp_path, {"task": "binary", "positive_class": "yes"}, cells | {11: "maybe"})
+    assert not _fast_vouches(path, config)
+
+
+@pytest.mark.parametrize(
+    "head, good, bad",
+    [
+        ({"task": "binary"}, "1", "2"),
+        ({"task": "multiclass", "num_classes": 3}, "2", "3"),
+        ({"task": "multiclass", "num_classes": 3}, "2", "1.5"),
+        ({"task": "multiclass", "classes": ["low", "high"]}, "high", "N/A"),
+    ],
+)
+def test_the_fast_check_vouches_for_good_labels_of_each_kind_only(tmp_path, head, good, bad):
+    cells = {i: good for i in range(20)}
+    path, config = _labelled(tmp_path, head, cells)
+    assert _fast_vouches(path, config)
+    _labelled(tmp_path, head, cells | {6: bad})
+    assert not _fast_vouches(path, config)

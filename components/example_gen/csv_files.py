@@ -69,19 +69,25 @@ def _blocks(
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
-    # Local files are read by Arrow itself; others (gs://, s3://) through
-    # TFX's filesystem layer.
     with contextlib.ExitStack() as stack:
-        source: Any = path
-        if "://" in path:
-            source = pa.PythonFile(stack.enter_context(fileio.open(path, "rb")), mode="r")
         try:
             reader = pa_csv.open_csv(
-                source, read_options=read, parse_options=parse, convert_options=convert
+                arrow_source(path, stack),
+                read_options=read,
+                parse_options=parse,
+                convert_options=convert,
             )
             yield from reader
         except pa.ArrowInvalid as error:
             raise CsvFormatError(f"{path}: {error}") from error
+
+
+def arrow_source(path: str, stack: contextlib.ExitStack) -> Any:
+    """What Arrow reads `path` from: a local file by itself, others (gs://,
+    s3://) through TFX's filesystem layer, closed with `stack`."""
+    if "://" in path:
+        return pa.PythonFile(stack.enter_context(fileio.open(path, "rb")), mode="r")
+    return path
 
 
 def _narrowest(values: pa.Array) -> str:
