@@ -28,7 +28,6 @@ class Prepared:
 
     config: PipelineConfig
     home: str
-    transformed_examples: str
     transform_graph: str
     raw_examples: str
     model: str
@@ -53,7 +52,6 @@ def prepare(home: str = BENCH_HOME, config_path: str = DEFAULT_CONFIG) -> Prepar
     return Prepared(
         config=config,
         home=home,
-        transformed_examples=outputs.get("Transform", "transformed_examples").uri,
         transform_graph=outputs.get("Transform", "transform_graph").uri,
         raw_examples=outputs.get("CsvExampleGen", "examples").uri,
         model=outputs.get("MultiHeadTrainer", "model").uri,

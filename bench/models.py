@@ -30,16 +30,16 @@ def variant(config: PipelineConfig, heads: list[str] | None = None, **training) 
 
 
 class Workbench:
-    """The transformed taxi data, ready for training runs."""
+    """The taxi data and its transform graph, ready for training runs."""
 
     def __init__(self, prep: Prepared):
         self.prep = prep
         self.tft_output = tft.TFTransformOutput(prep.transform_graph)
-        self.spec = self.tft_output.transformed_feature_spec()
-        self.train_files = data.split_files(prep.transformed_examples, "train")
-        self.eval_files = data.split_files(prep.transformed_examples, "eval")
+        self.decode = data.transforming_decoder(self.tft_output)
+        self.train_files = data.split_files(prep.raw_examples, "train")
+        self.eval_files = data.split_files(prep.raw_examples, "eval")
         scan = data.make_dataset(
-            self.train_files, self.spec, prep.config, 4096, shuffle=False, repeat=False
+            self.train_files, self.decode, prep.config, 4096, shuffle=False, repeat=False
         )
         self.stats = data.scan_labels(scan, prep.config.heads)
 
@@ -48,7 +48,7 @@ class Workbench:
         (early stopping's validation rows are a split of their own)."""
         return data.make_dataset(
             self.train_files,
-            self.spec,
+            self.decode,
             config,
             config.training.batch_size,
             shuffle=True,
@@ -69,7 +69,7 @@ class Workbench:
         """As the trainer does it: the validation split (the eval split's
         first rows without early stopping), the training batches, and the
         stopper (None without early stopping)."""
-        validation = validation_set(config, self.spec, self.prep.transformed_examples)
+        validation = validation_set(config, self.decode, self.prep.raw_examples)
         batches = iter(self.dataset(config, config.training.seed))
         if config.training.early_stopping is None:
             return validation, batches, None
@@ -106,7 +106,7 @@ class Workbench:
     def evaluate(self, model: MultiHeadModel, config: PipelineConfig) -> dict[str, dict]:
         """AUC of binary heads, MAE of regression heads, on the eval split."""
         dataset = data.make_dataset(
-            self.eval_files, self.spec, config, 1024, shuffle=False, repeat=False
+            self.eval_files, self.decode, config, 1024, shuffle=False, repeat=False
         )
         outputs: dict[str, list] = {h.name: [] for h in config.heads}
         labels: dict[str, list] = {h.name: [] for h in config.heads}

@@ -4,6 +4,7 @@ stock Pusher; the "one model per task" way of serving several tasks."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 import tensorflow as tf
@@ -39,13 +40,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     head = config.heads[0]
     seed_everything(config.training.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    spec = tft_output.transformed_feature_spec()
+    # Stock Transform writes the transformed examples: parse them as they are.
+    decode = functools.partial(tf.io.parse_example, features=tft_output.transformed_feature_spec())
     files = sorted(
         tf.io.gfile.glob(
             fn_args.train_files[0] if len(fn_args.train_files) == 1 else fn_args.train_files
         )
     )
-    scan = data.make_dataset(files, spec, config, 4096, shuffle=False, repeat=False)
+    scan = data.make_dataset(files, decode, config, 4096, shuffle=False, repeat=False)
     model = build_model(config, input_columns(config, tft_output))
     set_label_scales(model, data.scan_labels(scan, config.heads))
 
@@ -66,7 +68,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     keras_model.compile(optimizer=tf_keras.optimizers.Adam(head.optimizer.learning_rate), loss=loss)
     train = data.make_dataset(
         files,
-        spec,
+        decode,
         config,
         config.training.batch_size,
         shuffle=True,

@@ -62,8 +62,8 @@ def code_fingerprint(config: PipelineConfig) -> str:
 def _validation_carve(config: PipelineConfig) -> dict:
     """With early stopping, ExampleGen carves its validation split out of the
     training rows (TFX's default 2:1 hash split stays as it is, so the eval
-    split keeps its rows); Transform analyses the training split only and
-    transforms every split."""
+    split keeps its rows); Transform analyses the training split only, and
+    the trainer transforms the rows it reads."""
     stopping = config.training.early_stopping
     if stopping is None:
         return {}
@@ -137,6 +137,10 @@ def create_pipeline(
         force_tf_compat_v1=True,
         # No component reads an analyzer cache back: writing one cost 4 s a run.
         disable_analyzer_cache=True,
+        # The trainer transforms the raw rows it reads (trainer_module/data.py):
+        # writing every row transformed was a second Beam pass over the data,
+        # about 40% of Transform's time (docs/benchmarks.md, benchmark 5).
+        materialize=False,
         custom_config={
             SPEC_KEY: config.transform_spec().to_json(),
             CODE_FINGERPRINT_KEY: fingerprint,
@@ -147,7 +151,7 @@ def create_pipeline(
         lookup = ServedModelLookup(serving_dir=serving_base, served_state=served_state)
     served = lookup.outputs["model"] if lookup is not None else None
     trainer = MultiHeadTrainer(
-        examples=transform.outputs["transformed_examples"],
+        examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         anomalies=example_validator.outputs["anomalies"],
         model_spec=config.model_spec(),

@@ -1,8 +1,8 @@
 """Real, small TFX artifacts for executor tests, made with tf.Transform itself.
 
 `make_inputs` writes what the trainer and evaluator executors read in a
-pipeline: raw examples (the evaluator's input), transformed examples and a
-transform graph (the trainer's), all as Transform and ExampleGen lay them
+pipeline: raw examples (both read them) and a transform graph (the trainer
+transforms the rows it reads with it), as Transform and ExampleGen lay them
 out (`Split-train/`, `Split-eval/`, gzipped TFRecords).
 """
 
@@ -49,7 +49,6 @@ RAW_SPEC = {
 @dataclasses.dataclass
 class Inputs:
     raw_examples: standard_artifacts.Examples
-    transformed_examples: standard_artifacts.Examples
     transform_graph: standard_artifacts.TransformGraph
 
 
@@ -109,24 +108,23 @@ def _examples_artifact(uri: str) -> standard_artifacts.Examples:
 def make_inputs(
     root: str, spec: ModelSpec = SPEC, make_rows=rows, raw_spec: dict = RAW_SPEC
 ) -> Inputs:
-    """Raw and transformed examples of 400 + 200 rows and their transform graph."""
+    """Raw examples of 400 + 200 rows and their transform graph, analysed on
+    the training rows."""
     data = {"train": make_rows(400, seed=1), "eval": make_rows(200, seed=2)}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
     graph_dir = os.path.join(root, "transform_graph")
     custom_config = {SPEC_KEY: spec.transform_spec().to_json()}
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=root), force_tf_compat_v1=True):
-        (train, _), transform_fn = (data["train"], metadata) | tft_beam.AnalyzeAndTransformDataset(
+        transform_fn = (data["train"], metadata) | tft_beam.AnalyzeDataset(
             lambda inputs: preprocessing_fn(inputs, custom_config)
         )
-        evaluated, _ = ((data["eval"], metadata), transform_fn) | tft_beam.TransformDataset()
         _ = transform_fn | tft_beam.WriteTransformFn(graph_dir)
     metadata_io.write_metadata(
         metadata, os.path.join(graph_dir, tft.TFTransformOutput.RAW_METADATA_DIR)
     )
-    raw_uri, transformed_uri = os.path.join(root, "raw"), os.path.join(root, "transformed")
-    for split, transformed in (("train", train), ("eval", evaluated)):
+    raw_uri = os.path.join(root, "raw")
+    for split in SPLITS:
         _write_split(raw_uri, split, [_example(r) for r in data[split]])
-        _write_split(transformed_uri, split, [_example(r) for r in transformed])
     graph = standard_artifacts.TransformGraph()
     graph.uri = graph_dir
-    return Inputs(_examples_artifact(raw_uri), _examples_artifact(transformed_uri), graph)
+    return Inputs(_examples_artifact(raw_uri), graph)

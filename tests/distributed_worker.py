@@ -75,7 +75,7 @@ def run_trainer(spec_file: str, inputs: str, out: str) -> None:
     with open(spec_file) as f:
         model_spec = ModelSpec.from_json(f.read())
     examples = standard_artifacts.Examples()
-    examples.uri = os.path.join(inputs, "transformed")
+    examples.uri = os.path.join(inputs, "raw")
     examples.split_names = '["train", "eval"]'
     graph = standard_artifacts.TransformGraph()
     graph.uri = os.path.join(inputs, "transform_graph")

@@ -83,7 +83,7 @@ def test_two_workers_train_every_head_as_one_process_does(tmp_path):
 @pytest.fixture(scope="module")
 def inputs_folder(tmp_path_factory) -> str:
     inputs = make_inputs(str(tmp_path_factory.mktemp("inputs")))
-    return os.path.dirname(inputs.transformed_examples.uri)
+    return os.path.dirname(inputs.raw_examples.uri)
 
 
 def _train(tmp_path, inputs_folder: str, distribute: str, workers: int) -> dict:

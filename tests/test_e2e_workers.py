@@ -101,22 +101,25 @@ def test_workers_read_and_split_the_same_examples_as_one_process(runs):
     assert _records(workers) == expected
 
 
-def _transformed(home: str) -> dict[str, np.ndarray]:
-    """The transformed training split as columns, rows in one order."""
+def _transformed(home: str, raw_home: str) -> dict[str, np.ndarray]:
+    """The training split of `raw_home`'s run through `home`'s transform
+    graph, as the trainer reads it: columns, rows in the file's order."""
     import tensorflow_transform as tft
 
-    graph = _artifact(home, "Transform", "transform_graph")
-    spec = tft.TFTransformOutput(graph).transformed_feature_spec()
-    folder = os.path.join(_artifact(home, "Transform", "transformed_examples"), "Split-train")
+    from trainer_module.data import transforming_decoder
+
+    decode = transforming_decoder(
+        tft.TFTransformOutput(_artifact(home, "Transform", "transform_graph"))
+    )
+    folder = os.path.join(_artifact(raw_home, "CsvExampleGen", "examples"), "Split-train")
     files = sorted(glob.glob(os.path.join(folder, "*")))
     records = tf.constant([r.numpy() for r in tf.data.TFRecordDataset(files, "GZIP")])
-    columns = {k: v.numpy() for k, v in tf.io.parse_example(records, spec).items()}
-    order = np.lexsort([columns[k] for k in sorted(columns)])
-    return {k: v[order] for k, v in columns.items()}
+    return {k: v.numpy() for k, v in decode(records).items()}
 
 
 def test_workers_transform_the_same_examples(runs):
-    local, workers = (_transformed(runs[r]["home"]) for r in RUNNERS)
+    raw_home = runs["local"]["home"]
+    local, workers = (_transformed(runs[r]["home"], raw_home) for r in RUNNERS)
     assert sorted(local) == sorted(workers)
     for name, values in local.items():
         if values.dtype == np.float32 and not name.endswith(("_label", "_weight")):

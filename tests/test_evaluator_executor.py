@@ -34,7 +34,7 @@ def train(
     model.uri, model_run.uri = str(root / "model"), str(root / "model_run")
     TrainerExecutor().Do(
         {
-            trainer_spec.EXAMPLES_KEY: [inputs.transformed_examples],
+            trainer_spec.EXAMPLES_KEY: [inputs.raw_examples],
             trainer_spec.TRANSFORM_GRAPH_KEY: [inputs.transform_graph],
         },
         {trainer_spec.MODEL_KEY: [model], trainer_spec.MODEL_RUN_KEY: [model_run]},

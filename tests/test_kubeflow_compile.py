@@ -61,11 +61,8 @@ def test_dependencies_order_the_dag(compiled):
     assert "MultiHeadTrainer" in depends["MultiHeadEvaluator"]
     assert {"MultiHeadEvaluator", "MultiHeadTrainer"} <= depends["MultiHeadPusher"]
     trainer_inputs = tasks["MultiHeadTrainer"].inputs.artifacts
-    assert trainer_inputs["examples"].task_output_artifact.producer_task == "Transform"
-    assert (
-        trainer_inputs["examples"].task_output_artifact.output_artifact_key
-        == "transformed_examples"
-    )
+    assert trainer_inputs["examples"].task_output_artifact.producer_task == "CsvExampleGen"
+    assert trainer_inputs["examples"].task_output_artifact.output_artifact_key == "examples"
 
 
 def test_every_executor_runs_in_the_image_with_our_classes(compiled):

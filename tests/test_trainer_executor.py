@@ -35,7 +35,7 @@ def _do(
     model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
     model.uri, model_run.uri = str(root / "model"), str(root / "model_run")
     input_dict = {
-        spec.EXAMPLES_KEY: [inputs.transformed_examples],
+        spec.EXAMPLES_KEY: [inputs.raw_examples],
         spec.TRANSFORM_GRAPH_KEY: [inputs.transform_graph],
     }
     if base_model is not None:
@@ -246,17 +246,15 @@ def _early_stopping() -> ModelSpec:
 def test_early_stopping_measures_the_validation_split_that_example_gen_carved(tmp_path, inputs):
     """The trainer reads the examples' validation split whole (here, a copy
     of the eval rows' 200) and trains on the training split as it is."""
-    transformed = inputs.transformed_examples
+    raw = inputs.raw_examples
     copy = standard_artifacts.Examples()
-    copy.uri = str(tmp_path / "transformed")
+    copy.uri = str(tmp_path / "raw")
     copy.split_names = '["train", "validation", "eval"]'
-    shutil.copytree(transformed.uri, copy.uri)
+    shutil.copytree(raw.uri, copy.uri)
     shutil.copytree(
         os.path.join(copy.uri, "Split-eval"), os.path.join(copy.uri, "Split-validation")
     )
-    model, _ = _do(
-        tmp_path, dataclasses.replace(inputs, transformed_examples=copy), _early_stopping()
-    )
+    model, _ = _do(tmp_path, dataclasses.replace(inputs, raw_examples=copy), _early_stopping())
     report = _report(model)
     assert report["validation"]["rows"] == 200
     assert "validation split" in report["validation"]["source"]

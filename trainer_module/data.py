@@ -1,22 +1,44 @@
-"""Input pipeline over the transformed examples, and the label scan.
+"""Input pipeline over the raw examples, and the label scan.
 
-Records stream from the (gzipped) TFRecord files through a shuffle buffer and
-are parsed a batch at a time, so memory does not grow with the data set.
+Records stream from ExampleGen's (gzipped) TFRecord files through a shuffle
+buffer and are parsed and transformed a batch at a time, by the transform
+graph the serving signatures run (`transforming_decoder`), so memory does
+not grow with the data set. Transform does not write transformed examples:
+a pass over every row in Beam cost more than the trainer's transform of the
+rows it reads (docs/benchmarks.md, benchmark 5).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_transform as tft
 from tfx.dsl.io import fileio
 
 from trainer_module.spec import HeadSpec, ModelSpec
 from trainer_module.training import Batch
 
 SHUFFLE_BUFFER = 10_000
+
+# Serialized raw tf.Examples (a batch) -> the transformed features, by name.
+Decode = Callable[[tf.Tensor], dict[str, tf.Tensor]]
+
+
+def transforming_decoder(tft_output: tft.TFTransformOutput) -> Decode:
+    """Parses a batch of raw tf.Examples with the raw schema and runs the
+    transform graph on it: the features, labels and weights the pipeline's
+    Transform would have written, computed where they are read."""
+    raw_spec = tft_output.raw_feature_spec()
+    layer = tft_output.transform_features_layer()
+
+    def decode(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        return layer(tf.io.parse_example(serialized, raw_spec))
+
+    return decode
 
 
 def split_files(examples_uri: str, split: str) -> list[str]:
@@ -30,7 +52,7 @@ def split_files(examples_uri: str, split: str) -> list[str]:
 
 def make_dataset(
     files: list[str],
-    feature_spec: dict,
+    decode: Decode,
     spec: ModelSpec,
     batch_size: int,
     shuffle: bool,
@@ -48,7 +70,7 @@ def make_dataset(
     heads = list(spec.heads)
 
     def parse(serialized: tf.Tensor) -> Batch:
-        parsed = tf.io.parse_example(serialized, feature_spec)
+        parsed = decode(serialized)
         features = {name: parsed[name] for name in feature_names}
         labels = {h.name: tf.reshape(parsed[h.label_key], [-1]) for h in heads}
         weights = {h.name: tf.reshape(parsed[h.weight_key], [-1]) for h in heads}

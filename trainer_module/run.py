@@ -26,7 +26,7 @@ SCAN_BATCH = 4096
 @dataclasses.dataclass
 class TrainerArgs:
     spec: ModelSpec
-    examples_uri: str  # transformed examples (Split-train, Split-eval)
+    examples_uri: str  # raw examples (Split-train, Split-eval, Split-validation)
     transform_graph_uri: str
     serving_model_dir: str
     model_run_dir: str
@@ -68,13 +68,11 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
     strategy = distribute.make_strategy(training.distribute)
     seed_everything(training.seed)
     tft_output = tft.TFTransformOutput(args.transform_graph_uri)
-    feature_spec = tft_output.transformed_feature_spec()
+    decode = data.transforming_decoder(tft_output)
     train_files = data.split_files(args.examples_uri, TRAIN_SPLIT)
     eval_files = data.split_files(args.examples_uri, EVAL_SPLIT)
 
-    scan = data.make_dataset(
-        train_files, feature_spec, spec, SCAN_BATCH, shuffle=False, repeat=False
-    )
+    scan = data.make_dataset(train_files, decode, spec, SCAN_BATCH, shuffle=False, repeat=False)
     stats = data.scan_labels(scan, spec.heads)
     data.check_labels(stats, spec.heads, "train")
     for head in spec.heads:
@@ -104,13 +102,13 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
             distribute.workers(strategy),
             distribute.is_chief(strategy),
         )
-    validation = validation_set(spec, feature_spec, args.examples_uri)
+    validation = validation_set(spec, decode, args.examples_uri)
     logging.info("validation: %s", validation.source)
     train_batches = distribute.batches(
         strategy,
         data.make_dataset(
             train_files,
-            feature_spec,
+            decode,
             spec,
             training.batch_size,
             shuffle=True,
@@ -120,7 +118,7 @@ def run_fn(args: TrainerArgs) -> dict[str, Any]:
         files=len(train_files),
     )
     eval_batches = data.make_dataset(
-        eval_files, feature_spec, spec, training.batch_size, shuffle=False, repeat=False
+        eval_files, decode, spec, training.batch_size, shuffle=False, repeat=False
     )
     with distribute.output_folder(strategy, args.model_run_dir) as curves_folder:
         fitted = _fit(loop, spec, train_batches, validation, eval_batches, curves_folder)

@@ -50,7 +50,7 @@ def _take(dataset: tf.data.Dataset, rows: int) -> tuple[list[Batch], int]:
     return batches, sum(_rows(b) for b in batches)
 
 
-def validation_set(spec: ModelSpec, feature_spec: dict, examples_uri: str) -> Validation:
+def validation_set(spec: ModelSpec, decode: data.Decode, examples_uri: str) -> Validation:
     """The batches every head's validation loss is measured on.
 
     Raises:
@@ -60,7 +60,7 @@ def validation_set(spec: ModelSpec, feature_spec: dict, examples_uri: str) -> Va
     stopping = spec.training.early_stopping
     if stopping is None:
         eval_files = data.split_files(examples_uri, EVAL_SPLIT)
-        dataset = data.make_dataset(eval_files, feature_spec, spec, BATCH, False, False)
+        dataset = data.make_dataset(eval_files, decode, spec, BATCH, False, False)
         batches, rows = _take(dataset, CURVE_ROWS)
         return Validation(batches, rows, f"the eval split's first {rows:,} rows")
     try:
@@ -71,7 +71,7 @@ def validation_set(spec: ModelSpec, feature_spec: dict, examples_uri: str) -> Va
             "this project's pipeline has ExampleGen carve it out of the training rows "
             "when training.early_stopping is set: rerun the pipeline from ExampleGen"
         ) from error
-    dataset = data.make_dataset(files, feature_spec, spec, BATCH, False, False)
+    dataset = data.make_dataset(files, decode, spec, BATCH, False, False)
     batches, rows = _take(dataset, stopping.validation_rows)
     if rows < MIN_VALIDATION_ROWS:
         raise ValidationTooSmall(

@@ -38,7 +38,7 @@ def _base_model_dir(input_dict: dict[str, list[types.Artifact]]) -> str | None:
 
 
 class Executor(base_executor.BaseExecutor):
-    """Runs trainer_module.run.run_fn on the transformed examples."""
+    """Runs trainer_module.run.run_fn on the raw examples and the transform graph."""
 
     def Do(
         self,
