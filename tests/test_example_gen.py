@@ -87,7 +87,7 @@ def test_split_keys_depend_on_the_rows_only(tmp_path):
     keys = [k for k, _ in csv_files.encode_file(path, types)]
     again = [k for k, _ in csv_files.encode_file(path, types)]
     assert keys == again and len(set(keys)) > 290
-    buckets = collections.Counter(executor._bucket((k, b""), 2, [2, 3]) for k in keys)
+    buckets = collections.Counter(executor._split_index(executor._digest(k), [2, 3]) for k in keys)
     assert 150 < buckets[0] < 250  # about 2 of 3 rows to train
 
 

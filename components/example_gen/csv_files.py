@@ -2,7 +2,7 @@
 
 No Beam here: executor.py runs these functions over a split's files. Pass 1
 (`file_column_types`, `merge_column_types`) finds each column's type; pass 2
-(`encode_file`) reads the rows with those types and encodes each block with
+(`encode_blocks`) reads the rows with those types and encodes each block with
 tfx_bsl's RecordBatch-to-tf.Example encoder.
 
 The typing matches TFX's CsvExampleGen: a column is INT when every non-empty
@@ -154,11 +154,11 @@ def _row_keys(block: pa.RecordBatch) -> list[bytes]:
     return joined.cast(pa.binary()).to_pylist()
 
 
-def encode_file(
+def encode_blocks(
     path: str, types: dict[str, str], missing: tuple[str, ...] = ()
-) -> Iterator[tuple[bytes, bytes]]:
-    """Pass 2: (row key, serialized tf.Example) of the file's rows, a block
-    at a time; `missing` tokens are empty cells."""
+) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    """Pass 2: (row keys, serialized tf.Examples) of the file's rows, one
+    pair of lists per block; `missing` tokens are empty cells."""
     names = header(path)
     if set(names) != set(types):
         raise CsvFormatError(f"{path}: columns {names} differ from the split's {sorted(types)}")
@@ -167,5 +167,12 @@ def encode_file(
         lists = [
             _as_lists(column, types[n]) for n, column in zip(names, block.columns, strict=True)
         ]
-        examples = _ENCODER.encode(pa.RecordBatch.from_arrays(lists, names))
-        yield from zip(_row_keys(block), examples, strict=True)
+        yield _row_keys(block), _ENCODER.encode(pa.RecordBatch.from_arrays(lists, names))
+
+
+def encode_file(
+    path: str, types: dict[str, str], missing: tuple[str, ...] = ()
+) -> Iterator[tuple[bytes, bytes]]:
+    """`encode_blocks`, a row at a time: (row key, serialized tf.Example)."""
+    for keys, examples in encode_blocks(path, types, missing):
+        yield from zip(keys, examples, strict=True)

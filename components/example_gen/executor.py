@@ -6,9 +6,10 @@ it, which on the in-process Beam runner holds the whole split in memory
 (peak RSS 4.4 GB at 1.5M taxi rows against 1.3 GB at 15k). This executor
 reads each file twice, a block at a time, with Arrow's CSV reader (pass 1:
 column types; pass 2: rows), encodes each block with tfx_bsl's
-RecordBatch-to-tf.Example encoder, and writes the splits without a
-reshuffle: memory stays at a block, and the per-row work left in Python is
-Beam's.
+RecordBatch-to-tf.Example encoder, splits each block's rows and writes
+each split's share of a block as one Beam element (beam_tfrecords.py),
+without a reshuffle: memory stays at a block, and the per-row work left in
+Python is a hash and a checksum.
 
 The output matches CsvExampleGen's (csv_files.py says where column typing
 differs, in two edge cases).
@@ -22,6 +23,7 @@ import hashlib
 import itertools
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -36,10 +38,11 @@ from tfx.types.artifact import Artifact
 from tfx.utils import proto_utils
 
 from components.beam_costs import lighten_beam
+from components.beam_tfrecords import WriteBlocksToTFRecord
 from components.constants import CARVE_KEY, FLOAT_COLUMNS_KEY, MISSING_VALUES_KEY
 from components.example_gen.csv_files import (
     CsvFormatError,
-    encode_file,
+    encode_blocks,
     file_column_types,
     header,
     merge_column_types,
@@ -49,18 +52,21 @@ from components.example_gen.csv_files import (
 CARVE_BUCKETS = 10_000
 
 
+# One block of a file's rows: (row keys, serialized tf.Examples).
+Block = tuple[list[bytes], list[bytes]]
+
+
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(tuple[bytes, bytes])
-def CsvToKeyedExamples(  # noqa: N802 - Beam's convention for PTransform functions
+def CsvToBlocks(  # noqa: N802 - Beam's convention for PTransform functions
     pipeline: beam.Pipeline,
     input_base: str,
     split_pattern: str,
     float_columns: frozenset[str] = frozenset(),
     missing: tuple[str, ...] = (),
 ) -> beam.PCollection:
-    """(row key, serialized tf.Example) of every CSV file of the split;
-    cells holding a `missing` token are empty."""
+    """The Blocks of every CSV file of the split; cells holding a `missing`
+    token are empty."""
     pattern = os.path.join(input_base, split_pattern)
     files = sorted(fileio.glob(pattern))
     if not files:
@@ -79,8 +85,12 @@ def CsvToKeyedExamples(  # noqa: N802 - Beam's convention for PTransform functio
     return (
         pipeline
         | "Files" >> beam.Create(files)
-        | "Encode" >> beam.FlatMap(encode_file, types, missing)
+        | "Encode" >> beam.FlatMap(encode_blocks, types, missing)
     )
+
+
+def _examples(block: Block) -> list[bytes]:
+    return block[1]
 
 
 @beam.ptransform_fn
@@ -89,10 +99,11 @@ def CsvToKeyedExamples(  # noqa: N802 - Beam's convention for PTransform functio
 def CsvToExamples(  # noqa: N802
     pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
 ) -> beam.PCollection:
-    """Serialized tf.Examples of every CSV file matching the split pattern."""
+    """Serialized tf.Examples of every CSV file matching the split pattern
+    (TFX's per-record interface; the executor itself moves Blocks)."""
     base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     floats, missing = read_options(exec_properties)
-    return pipeline | CsvToKeyedExamples(base, split_pattern, floats, missing) | beam.Values()
+    return pipeline | CsvToBlocks(base, split_pattern, floats, missing) | beam.FlatMap(_examples)
 
 
 def read_options(exec_properties: dict[str, Any]) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -135,11 +146,11 @@ class Carve:
             raise CsvFormatError(f"carve {raw}: 'fraction' must be in (0, 1)")
         return carve
 
-    def carved(self, keyed: tuple[bytes, bytes], partitions: int = 2) -> int:
-        """1 for a row of the carved split, 0 for one its source keeps (of
-        `partitions`, 2: beam.Partition passes it)."""
-        bucket = (_digest(keyed[0]) >> 128) % CARVE_BUCKETS  # bits the split's hash barely uses
-        return int(bucket < round(self.fraction * CARVE_BUCKETS))
+    def takes(self, digest: int) -> bool:
+        """Whether the row of this `_digest` goes to the carved split (from
+        its source split)."""
+        bucket = (digest >> 128) % CARVE_BUCKETS  # bits the split's hash barely uses
+        return bucket < round(self.fraction * CARVE_BUCKETS)
 
 
 def _configs(
@@ -161,8 +172,38 @@ def _digest(key: bytes) -> int:
     return int(hashlib.sha256(key).hexdigest(), 16)
 
 
-def _bucket(keyed: tuple[bytes, bytes], partitions: int, bounds: list[int]) -> int:
-    return bisect.bisect(bounds, _digest(keyed[0]) % bounds[-1])
+def _split_index(digest: int, bounds: list[int]) -> int:
+    """Which of the splits, of hash buckets ending at `bounds`, takes the
+    row of this `_digest` (TFX's hash split, on our row keys)."""
+    return bisect.bisect(bounds, digest % bounds[-1])
+
+
+class _SplitBlocks(beam.DoFn):
+    """Sends each Block's rows to their splits: one element (a list of
+    serialized examples) per split that a block has rows of, tagged with the
+    split's name. `names` split the rows by hash buckets ending at `bounds`;
+    a carve then takes its rows out of its source split."""
+
+    def __init__(self, names: list[str], bounds: list[int], carve: Carve | None) -> None:
+        self._names = names
+        self._bounds = bounds
+        self._carve = carve if carve is not None and carve.source in names else None
+
+    def outputs(self) -> list[str]:
+        return self._names + ([self._carve.name] if self._carve else [])
+
+    def process(self, block: Block) -> Iterator[beam.pvalue.TaggedOutput]:
+        rows: dict[str, list[bytes]] = {name: [] for name in self.outputs()}
+        carve = self._carve
+        for key, example in zip(*block, strict=True):
+            digest = _digest(key)
+            name = self._names[_split_index(digest, self._bounds)]
+            if carve is not None and name == carve.source and carve.takes(digest):
+                name = carve.name
+            rows[name].append(example)
+        for name, examples in rows.items():
+            if examples:
+                yield beam.pvalue.TaggedOutput(name, examples)
 
 
 class Executor(BaseExampleGenExecutor):
@@ -202,11 +243,11 @@ class Executor(BaseExampleGenExecutor):
             names + [carve.name] if carve else names
         )
         with self._make_beam_pipeline() as pipeline:
-            for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+            for name, blocks in self._split_blocks(pipeline, exec_properties).items():
                 prefix = os.path.join(
                     artifact_utils.get_split_uri(outputs, name), write_split.DEFAULT_FILE_NAME
                 )
-                _ = split | f"WriteSplit[{name}]" >> beam.io.WriteToTFRecord(
+                _ = blocks | f"WriteSplit[{name}]" >> WriteBlocksToTFRecord(
                     prefix, file_name_suffix=".gz"
                 )
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
@@ -219,51 +260,49 @@ class Executor(BaseExampleGenExecutor):
     def GenerateExamplesByBeam(  # noqa: N802
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.PCollection]:
-        """As TFX's, but a hash split keys rows on their cells (csv_files'
-        row keys), and a carve (CARVE_KEY) adds a split taken out of another
-        by a second hash."""
-        input_config, output_config = _configs(exec_properties)
-        names = example_gen_utils.generate_output_split_names(input_config, output_config)
-        keyed = self._keyed_splits(pipeline, exec_properties, input_config, output_config, names)
-        carve = Carve.from_config(exec_properties, names)
-        if carve is not None:
-            kept, carved = keyed[carve.source] | f"Carve[{carve.name}]" >> beam.Partition(
-                carve.carved, 2
-            )
-            keyed = {**keyed, carve.source: kept, carve.name: carved}
-        return {name: split | f"Examples[{name}]" >> beam.Values() for name, split in keyed.items()}
+        """As TFX's (split name -> serialized tf.Examples), but a hash split
+        keys rows on their cells (csv_files' row keys), and a carve
+        (CARVE_KEY) adds a split taken out of another by a second hash."""
+        return {
+            name: blocks | f"Examples[{name}]" >> beam.FlatMap(lambda examples: examples)
+            for name, blocks in self._split_blocks(pipeline, exec_properties).items()
+        }
 
     @staticmethod
-    def _keyed_splits(
-        pipeline: beam.Pipeline,
-        exec_properties: dict[str, Any],
-        input_config: example_gen_pb2.Input,
-        output_config: example_gen_pb2.Output,
-        names: list[str],
+    def _split_blocks(
+        pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.PCollection]:
-        """Split name -> its (row key, serialized tf.Example) pairs."""
+        """Split name -> lists of its serialized tf.Examples (a block's share)."""
+        input_config, output_config = _configs(exec_properties)
+        names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        carve = Carve.from_config(exec_properties, names)
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         floats, missing = read_options(exec_properties)
         split_config = output_config.split_config
         if not split_config.splits:
-            return {
-                name: pipeline
-                | f"InputToRecord[{split.name}]"
-                >> CsvToKeyedExamples(base, split.pattern, floats, missing)
+            # Each input split is an output split (a carve may take from one).
+            inputs = [
+                (split.pattern, [name], [1])
                 for name, split in zip(names, input_config.splits, strict=True)
-            }
-        if split_config.partition_feature_name:
-            raise CsvFormatError(
-                "this CsvExampleGen splits on whole rows; partition_feature_name "
-                f"({split_config.partition_feature_name!r}) needs tfx.components.CsvExampleGen"
+            ]
+        else:
+            if split_config.partition_feature_name:
+                raise CsvFormatError(
+                    "this CsvExampleGen splits on whole rows; partition_feature_name "
+                    f"({split_config.partition_feature_name!r}) needs tfx.components.CsvExampleGen"
+                )
+            if len(input_config.splits) != 1:
+                raise CsvFormatError("an output split config needs exactly one input split")
+            bounds = list(itertools.accumulate(s.hash_buckets for s in split_config.splits))
+            inputs = [(input_config.splits[0].pattern, names, bounds)]
+        result = {}
+        for pattern, split_names, bounds in inputs:
+            splitter = _SplitBlocks(split_names, bounds, carve)
+            label = ",".join(split_names)
+            tagged = (
+                pipeline
+                | f"InputToRecord[{label}]" >> CsvToBlocks(base, pattern, floats, missing)
+                | f"SplitData[{label}]" >> beam.ParDo(splitter).with_outputs(*splitter.outputs())
             )
-        if len(input_config.splits) != 1:
-            raise CsvFormatError("an output split config needs exactly one input split")
-        bounds = list(itertools.accumulate(s.hash_buckets for s in split_config.splits))
-        parts = (
-            pipeline
-            | "InputToRecord"
-            >> CsvToKeyedExamples(base, input_config.splits[0].pattern, floats, missing)
-            | "SplitData" >> beam.Partition(_bucket, len(bounds), bounds)
-        )
-        return dict(zip(names, parts, strict=True))
+            result.update({name: tagged[name] for name in splitter.outputs()})
+        return {name: result[name] for name in [*names, *([carve.name] if carve else [])]}
