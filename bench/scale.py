@@ -11,7 +11,7 @@ process tree (sampled every 0.2 s, in case a Beam worker runs apart), and
 reads the per-component times from the run's summary. Targets, from the
 smallest to the largest size: time grows no faster than rows, and peak
 memory at most 1.5x; with three sizes or more, the largest costs no more
-per row than the one below it. 1.5M rows take about 7 minutes on 2 cores;
+per row than the one below it. 1.5M rows take about 4 minutes on 2 cores;
 15M rows (`--sizes 15000,1500000,15000000`, a one-off run, 4 GB of CSV
 generated once) about an hour.
 """
