@@ -12,7 +12,7 @@ Variants, each on the same transformed taxi data and input pipeline:
                   the config's steps (3000); its heads' stop steps are printed
   joint_backbone_<balancing>  the three heads on a shared backbone [128, 64],
                   one optimizer; balancing none (the summed loss, where the large
-                  trip_seconds loss sets the pace), uncertainty or pcgrad
+                  trip_seconds loss sets the pace), uncertainty, pcgrad or gradnorm
   disjoint_backbone  the same backbone, each head's optimizer updating it
 Targets: every disjoint head within 1% (relative) of its single-task model;
 every early-stopped head no worse than the fixed steps; with balancing,
@@ -26,9 +26,9 @@ import statistics
 
 from bench.common import BENCH_HOME, DEFAULT_CONFIG, machine, prepare, result, save
 from bench.models import Workbench, head_metric, variant
+from trainer_module.balancing import BALANCING
 
 BACKBONE = {"layers": [128, 64], "update": "per_head"}
-BALANCING = ("none", "uncertainty", "pcgrad")
 FIXED_STEPS = 300
 
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tests.conftest import small_spec
 from tests.test_training import batch, same, trainer_for, values
-from trainer_module.balancing import UncertaintyWeights, pcgrad
+from trainer_module.balancing import GRADNORM_ALPHA, GradNormWeights, UncertaintyWeights, pcgrad
 
 
 def test_pcgrad_projects_two_conflicting_gradients_off_each_other():
@@ -39,6 +39,34 @@ def test_uncertainty_weighting_total_and_its_gradient_on_the_log_variances():
     # d/ds_i = 1 - exp(-s_i) L_i: 1 - 2 = -1 and 1 - 0.25 = 0.75
     grads = tape.gradient(total, weights.variables_list)
     assert [float(g) for g in grads] == pytest.approx([-1.0, 0.75], rel=1e-6)
+
+
+def test_gradnorm_sums_the_weighted_gradients_and_moves_each_weight_toward_its_target():
+    weights = GradNormWeights(["a", "b"])
+    weights.build()
+    grads = [[tf.constant([3.0, 4.0])], [tf.constant([0.0, 1.0])]]  # norms 5 and 1
+    # Step 1: w = (1, 1), so the backbone gets g_a + g_b. The first losses
+    # are the reference: both rates are 1, so both targets are the mean of
+    # G = (5, 1), 3. a is above its target and b below: Adam's first step
+    # moves each weight by its learning rate, a down and b up, and they
+    # still sum to 2.
+    (combined,) = weights.combine({"a": tf.constant(2.0), "b": tf.constant(4.0)}, grads)
+    np.testing.assert_allclose(combined.numpy(), [3.0, 5.0])
+    assert [float(v) for v in weights.initial_losses.values()] == [2.0, 4.0]
+    first = [float(v) for v in weights.variables_list]
+    assert first == pytest.approx([0.99, 1.01], abs=1e-6)
+    # Step 2: a's loss halved, b's did not move: the loss ratios are
+    # (0.5, 1), the rates (2/3, 4/3). G = (0.99 * 5, 1.01 * 1), whose mean is
+    # 2.98; the targets are 2.98 * (2/3)^1.5 = 1.62 and 2.98 * (4/3)^1.5 =
+    # 4.59. a trains faster, so a gives way to b.
+    rates = np.array([0.5, 1.0]) / 0.75
+    targets = (0.99 * 5 + 1.01) / 2 * rates**GRADNORM_ALPHA
+    assert targets == pytest.approx([1.622, 4.588], abs=1e-3)
+    (combined,) = weights.combine({"a": tf.constant(1.0), "b": tf.constant(4.0)}, grads)
+    np.testing.assert_allclose(combined.numpy(), [0.99 * 3, 0.99 * 4 + 1.01], rtol=1e-5)
+    second = [float(v) for v in weights.variables_list]
+    assert second[0] < first[0] and second[1] > first[1]
+    assert sum(second) == pytest.approx(2.0, rel=1e-6)
 
 
 MODES = [("disjoint", "backbone_optimizer"), ("joint", "per_head")]
@@ -71,3 +99,17 @@ def test_uncertainty_weighting_gives_the_larger_loss_the_larger_variance(mode, u
     variances = {h: float(v) for h, v in loop.uncertainty.log_variances.items()}
     assert variances["b"] > 0 > variances["a"]  # b weighs exp(-s_b) < 1, a more than 1
     assert losses["b"][1] < losses["b"][0]
+
+
+@pytest.mark.parametrize("mode,update", MODES)
+def test_gradnorm_weighs_down_the_head_whose_gradient_dominates_and_the_small_head_learns(
+    mode, update
+):
+    """Head b's loss (about 2,000) has by far the larger gradient on the
+    backbone: GradNorm lowers its weight below a's, and a learns where the
+    plain sum makes it worse."""
+    loop, losses = _losses(mode, update, "gradnorm")
+    weights = {h: float(v) for h, v in loop.gradnorm.weights.items()}
+    assert weights["a"] > 1 > weights["b"]
+    assert sum(weights.values()) == pytest.approx(2.0, rel=1e-5)
+    assert losses["a"][1] < losses["a"][0] and losses["b"][1] < losses["b"][0]

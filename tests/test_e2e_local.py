@@ -602,8 +602,9 @@ def test_benchmark_smoke(home, first_run):
         "joint_backbone_none",
         "joint_backbone_uncertainty",
         "joint_backbone_pcgrad",
+        "joint_backbone_gradnorm",
         "disjoint_backbone",
     }
     assert outcome["scores"]["disjoint"]["big_tipper"][0] > 0.5
     assert all(0 < step <= 300 for steps in outcome["stops"].values() for step in steps)
-    assert len(outcome["results"]) == 3 * (1 + 1 + 3) + 1
+    assert len(outcome["results"]) == 3 * (1 + 1 + 4) + 1

@@ -125,6 +125,22 @@ CONFIGS = [
         "set backbone.update: backbone_optimizer",
     ),
     (
+        "gradnorm under tf.distribute",
+        _config(
+            training={
+                **TAXI["training"],
+                "distribute": "mirrored",
+                "backbone": {
+                    "layers": [8],
+                    "update": "backbone_optimizer",
+                    "balancing": "gradnorm",
+                },
+            }
+        ),
+        "backbone.balancing 'gradnorm' updates its weights in the training step, which does "
+        "not run under tf.distribute here (distribute is 'mirrored')",
+    ),
+    (
         "a monitor a head's task has no measure of",
         _head(0, early_stopping={"monitor": "mean_absolute_error"}),
         "heads[big_tipper]: early stopping monitor 'mean_absolute_error' is not measured during "

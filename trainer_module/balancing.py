@@ -12,6 +12,15 @@ backbone become one update (`training.backbone.balancing`).
   g_i <- g_i - (g_i . g_j / |g_j|^2) g_j, over the other heads in order;
   the update is the sum of the projected gradients. (The paper draws the
   order at random at each step; a fixed order keeps runs reproducible.)
+- `gradnorm` (Chen et al. 2018): each head i has a learned weight w_i
+  (starting at 1) and the backbone follows sum_i w_i g_i. The weights are
+  trained so that each head's weighted gradient norm G_i = w_i |g_i| on the
+  backbone tends to mean(G) * r_i^ALPHA, where r_i is the head's loss
+  relative to its first step's, over the mean of those: a head that trains
+  slower than the others gets more of the backbone. The weights' gradient
+  is that of sum_i |G_i - target_i| with the targets held constant,
+  sign(G_i - target_i) |g_i|; Adam applies it, and the weights are then
+  rescaled to sum to the number of heads.
 
 Balancing combines gradients into one backbone update, so it applies where
 one optimizer updates the backbone: `update: backbone_optimizer`, or joint
@@ -22,8 +31,15 @@ gradient, rescaled by its own Adam statistics.)
 from __future__ import annotations
 
 import tensorflow as tf
+import tf_keras
 
-BALANCING = ("none", "uncertainty", "pcgrad")
+BALANCING = ("none", "uncertainty", "pcgrad", "gradnorm")
+# GradNorm's asymmetry (the paper's alpha; 1.5 in its NYUv2 runs): how hard
+# a head that trains slower than the others is pushed up.
+GRADNORM_ALPHA = 1.5
+# The learning rate of GradNorm's weights (Adam): a weight moves about this
+# much a step while its gradient norm is off its target.
+GRADNORM_LEARNING_RATE = 0.01
 
 
 def _flat(grads: list[tf.Tensor]) -> tf.Tensor:
@@ -72,3 +88,72 @@ class UncertaintyWeights(tf.Module):
                 for h, loss in losses.items()
             ]
         )
+
+
+def _norm(grads: list[tf.Tensor]) -> tf.Tensor:
+    return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]))
+
+
+class GradNormWeights(tf.Module):
+    """One learned weight per head (GradNorm), and each head's first loss."""
+
+    def __init__(self, heads: list[str]):
+        super().__init__(name="gradnorm")
+        self.weights = {head: tf.Variable(1.0, name=f"{head}_gradnorm_weight") for head in heads}
+        self.initial_losses = {
+            head: tf.Variable(0.0, trainable=False, name=f"{head}_initial_loss") for head in heads
+        }
+        self.started = tf.Variable(False, trainable=False, name="gradnorm_started")
+        self.optimizer = tf_keras.optimizers.Adam(GRADNORM_LEARNING_RATE, name="gradnorm_adam")
+
+    @property
+    def variables_list(self) -> list[tf.Variable]:
+        return list(self.weights.values())
+
+    def build(self) -> None:
+        """The optimizer's slots, before any trace."""
+        self.optimizer.build(self.variables_list)
+
+    def total(self, losses: dict[str, tf.Tensor]) -> tf.Tensor:
+        """sum_i w_i * L_i, the weights held constant (they follow their own rule)."""
+        return tf.add_n([tf.stop_gradient(self.weights[h]) * loss for h, loss in losses.items()])
+
+    def combine(
+        self, losses: dict[str, tf.Tensor], per_head: list[list[tf.Tensor]]
+    ) -> list[tf.Tensor]:
+        """The backbone's gradient, sum_i w_i g_i (`per_head[i]`: the gradient
+        of the i-th head of `losses` on each backbone variable); then one
+        update of the weights of the heads in `losses`."""
+        heads = list(losses)
+        weights = [self.weights[h] for h in heads]
+        combined = [
+            tf.add_n([w * g[k] for w, g in zip(weights, per_head, strict=True)])
+            for k in range(len(per_head[0]))
+        ]
+        self._update(heads, [losses[h] for h in heads], [_norm(g) for g in per_head])
+        return combined
+
+    def _update(self, heads: list[str], losses: list[tf.Tensor], norms: list[tf.Tensor]) -> None:
+        losses = [tf.stop_gradient(loss) for loss in losses]
+        first = tf.logical_not(self.started)
+        for head, loss in zip(heads, losses, strict=True):
+            initial = self.initial_losses[head]
+            initial.assign(tf.where(first, loss, initial))
+        self.started.assign(True)
+        weights = [self.weights[h] for h in heads]
+        ratios = tf.stack(
+            [
+                tf.math.divide_no_nan(loss, self.initial_losses[h])
+                for h, loss in zip(heads, losses, strict=True)
+            ]
+        )
+        rates = tf.math.divide_no_nan(ratios, tf.reduce_mean(ratios))
+        weighted = tf.stack([w * n for w, n in zip(weights, norms, strict=True)])
+        targets = tf.reduce_mean(weighted) * tf.pow(rates, GRADNORM_ALPHA)
+        grads = tf.unstack(tf.sign(weighted - targets) * tf.stack(norms))
+        self.optimizer.apply_gradients(zip(grads, weights, strict=True))
+        # Positive, and summing to the number of heads.
+        floored = [tf.maximum(w, 1e-3) for w in weights]
+        scale = len(weights) / tf.add_n(floored)
+        for w, value in zip(weights, floored, strict=True):
+            w.assign(value * scale)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from trainer_module.balancing import UncertaintyWeights, pcgrad
+from trainer_module.balancing import GradNormWeights, UncertaintyWeights, pcgrad
 from trainer_module.model import MultiHeadModel
 from trainer_module.optimizers import make_optimizer
 from trainer_module.spec import HeadSpec, ModelSpec
@@ -86,6 +86,9 @@ class TrainingLoop:
             if self.balancing == "uncertainty"
             else None
         )
+        self.gradnorm = (
+            GradNormWeights([h.name for h in self.heads]) if self.balancing == "gradnorm" else None
+        )
         if self.mode == "disjoint":
             self.optimizers = {
                 h.name: make_optimizer(h.optimizer, f"{h.name}_optimizer") for h in self.heads
@@ -112,6 +115,8 @@ class TrainingLoop:
         """Creates every optimizer's slots now: a first trace that creates
         variables would be traced twice."""
         extra = self.uncertainty.variables_list if self.uncertainty else []
+        if self.gradnorm is not None:
+            self.gradnorm.build()
         if self.mode == "joint":
             self.optimizers["__joint__"].build(self.model.trainable_variables + extra)
             return
@@ -158,6 +163,8 @@ class TrainingLoop:
             # Kendall et al.: what the shared variables follow (joint mode:
             # every variable), recorded on the tape with the losses.
             weighted = self.uncertainty.total(scaled) if self.uncertainty else total
+            if self.gradnorm is not None:
+                weighted = self.gradnorm.total(scaled)
             if share != 1.0:
                 scaled = {name: share * loss for name, loss in scaled.items()}
                 total, weighted = share * total, share * weighted
@@ -205,6 +212,9 @@ class TrainingLoop:
         if self.balancing == "pcgrad":
             per_head = [tape.gradient(loss, variables) for loss in scaled.values()]
             return list(zip(pcgrad(per_head), variables, strict=True))
+        if self.gradnorm is not None:
+            per_head = [tape.gradient(loss, variables) for loss in scaled.values()]
+            return list(zip(self.gradnorm.combine(scaled, per_head), variables, strict=True))
         if self.uncertainty is not None:
             variables = variables + [self.uncertainty.log_variances[h] for h in scaled]
         return list(zip(tape.gradient(weighted, variables), variables, strict=True))

@@ -96,7 +96,7 @@ class Backbone(Strict):
     optimizer: Optimizer | None = None
     # How the heads' gradients on the backbone become one update
     # (trainer_module/balancing.py): with update backbone_optimizer, or joint mode.
-    balancing: Literal["none", "uncertainty", "pcgrad"] = "none"
+    balancing: Literal["none", "uncertainty", "pcgrad", "gradnorm"] = "none"
 
     @model_validator(mode="after")
     def _check(self) -> Backbone:
@@ -144,5 +144,11 @@ class Training(Strict):
                 f"backbone.balancing {backbone.balancing!r} combines the heads' gradients into "
                 "one backbone update: set backbone.update: backbone_optimizer (with per_head, "
                 "each head's optimizer applies its own gradient to the backbone)"
+            )
+        if backbone is not None and backbone.balancing == "gradnorm" and self.distribute != "none":
+            raise ValueError(
+                f"backbone.balancing 'gradnorm' updates its weights in the training step, "
+                f"which does not run under tf.distribute here (distribute is "
+                f"{self.distribute!r}): use pcgrad or uncertainty, or distribute: none"
             )
         return self
