@@ -76,7 +76,7 @@ def constant_rows(count: int, seed: int) -> list[dict]:
     return [{**row, "x": 0.5, "colour": "red"} for row in rows(count, seed)]
 
 
-def _example(row: dict) -> bytes:
+def serialized_example(row: dict) -> bytes:
     features = {}
     for name, value in row.items():
         if isinstance(value, str | bytes):
@@ -124,7 +124,7 @@ def make_inputs(
     )
     raw_uri = os.path.join(root, "raw")
     for split in SPLITS:
-        _write_split(raw_uri, split, [_example(r) for r in data[split]])
+        _write_split(raw_uri, split, [serialized_example(r) for r in data[split]])
     graph = standard_artifacts.TransformGraph()
     graph.uri = graph_dir
     return Inputs(_examples_artifact(raw_uri), graph)

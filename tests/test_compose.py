@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.artifacts import SPEC, _example, make_inputs, rows
+from tests.artifacts import SPEC, make_inputs, rows, serialized_example
 from tests.test_trainer_executor import _do
 from trainer_module.compose import CompositionError, compose
 from trainer_module.export import serving_inputs, signature_outputs
@@ -44,7 +44,7 @@ def models(tmp_path_factory) -> dict[str, str]:
 
 def _examples() -> tf.Tensor:
     data = rows(64, seed=7) + _shifted_rows(64, seed=8)
-    return tf.constant([_example(r) for r in data])
+    return tf.constant([serialized_example(r) for r in data])
 
 
 def _outputs(model_dir: str, signature: str) -> dict[str, np.ndarray]:

@@ -37,7 +37,15 @@ def test_bundled_configs_load():
     labels = {h.label for h in config.heads}
     assert not labels & {f.name for f in config.features}
     shared = load_config(DEFAULT_CONFIG.replace("taxi.yaml", "taxi_shared_backbone.yaml"))
-    assert shared.training.backbone.update == "per_head"
+    backbone = shared.training.backbone
+    assert backbone.skip and (backbone.update, backbone.balancing) == (
+        "backbone_optimizer",
+        "uncertainty",
+    )
+    # Off unless asked: a served model's towers keep the width they were trained with.
+    assert not parse_config(
+        with_changes(training={"backbone": {"layers": [8]}})
+    ).training.backbone.skip
 
 
 def test_defaults_fill_loss_and_metrics():

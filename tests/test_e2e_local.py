@@ -595,16 +595,12 @@ def test_benchmark_smoke(home, first_run):
         re.fullmatch(r"RESULT serving \S+=[-\d.e+]+ target=\S+ (met|missed)", x) for x in lines
     )
     outcome = quality.run(home.path, seeds=1, steps=20, config_path=home.lenient)
-    assert set(outcome["scores"]) == {
-        "disjoint",
-        "early_stopping",
-        "single",
-        "joint_backbone_none",
-        "joint_backbone_uncertainty",
-        "joint_backbone_pcgrad",
-        "joint_backbone_gradnorm",
-        "disjoint_backbone",
-    }
+    assert set(outcome["scores"]) == {"disjoint", "early_stopping", "single"} | {
+        f"{shape}_{balancing}"
+        for shape in ("joint_backbone", "joint_skip", "disjoint_skip")
+        for balancing in ("none", "uncertainty", "pcgrad", "gradnorm")
+    } | {"disjoint_backbone"}
     assert outcome["scores"]["disjoint"]["big_tipper"][0] > 0.5
     assert all(0 < step <= 300 for steps in outcome["stops"].values() for step in steps)
-    assert len(outcome["results"]) == 3 * (1 + 1 + 4) + 1
+    # Per head: vs single, early stopping; per backbone variant: its worst head.
+    assert len(outcome["results"]) == 3 * (1 + 1) + 13 + 1

@@ -14,7 +14,7 @@ import tensorflow as tf
 from components import properties
 from components.pusher.compatibility import incompatibilities
 from components.trainer.spec import REPORT_FILE
-from tests.artifacts import RAW_SPEC, SPEC, _example, make_inputs, rows
+from tests.artifacts import RAW_SPEC, SPEC, make_inputs, rows, serialized_example
 from tests.test_compose import _shifted_rows
 from tests.test_trainer_executor import _do, _served
 from trainer_module.freeze import FreezeError, check_frozen
@@ -73,7 +73,9 @@ def versions(tmp_path_factory) -> Versions:
 
 
 def _answers(model_dir: str, signature: str) -> dict[str, np.ndarray]:
-    examples = tf.constant([_example(r) for r in rows(64, seed=7) + _shifted_rows(64, seed=8)])
+    examples = tf.constant(
+        [serialized_example(r) for r in rows(64, seed=7) + _shifted_rows(64, seed=8)]
+    )
     function = tf.saved_model.load(model_dir).signatures[signature]
     return {k: v.numpy() for k, v in function(examples=examples).items()}
 
@@ -90,7 +92,7 @@ def test_the_added_head_is_trained_and_the_frozen_ones_are_not(versions):
     assert versions.report["frozen"] == ["big", "size"]
     assert sorted(versions.report["curves"]) == ["kind"]  # only the new head trained
     data = _new_data(128, seed=8)
-    examples = tf.constant([_example(r) for r in data])
+    examples = tf.constant([serialized_example(r) for r in data])
     kind = tf.saved_model.load(versions.v2).signatures["kind"](examples=examples)["kind"]
     labels = np.array([CLASSES.index(r["y_kind"]) for r in data])
     accuracy = float(np.mean(kind.numpy() == labels))

@@ -22,8 +22,8 @@ def _features(batch: int = 16) -> dict[str, tf.Tensor]:
     return {"x1": x1, "c": c, "d": d}
 
 
-def _scaled_model(config: ModelSpec, backbone=None) -> MultiHeadModel:
-    model = MultiHeadModel(COLUMNS, config.heads, backbone=backbone, seed=3)
+def _scaled_model(config: ModelSpec, backbone=None, skip: bool = False) -> MultiHeadModel:
+    model = MultiHeadModel(COLUMNS, config.heads, backbone=backbone, seed=3, skip=skip)
     for layer in model.scales.values():
         layer.shift.assign(250.0)
         layer.scale.assign(40.0)
@@ -60,6 +60,17 @@ def test_one_head_alone_and_a_backbone_give_the_same_outputs():
     assert not fused.sparse  # the backbone reads the encoding, the towers its output
     parts = fused(with_backbone.shared(features))
     for head, part in zip(config.heads, parts, strict=True):
+        np.testing.assert_allclose(part.numpy(), expected[head.name].numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_towers_beside_a_skip_connection_give_the_same_outputs():
+    config = small_spec()
+    model = _scaled_model(config, backbone=[6], skip=True)
+    features = _features()
+    expected = model(features)
+    inputs = model.shared(features)
+    assert inputs.shape == (16, 1 + 3 + 5 + 6)  # the encoding, then the backbone's 6
+    for head, part in zip(config.heads, FusedTowers(model, config.heads)(inputs), strict=True):
         np.testing.assert_allclose(part.numpy(), expected[head.name].numpy(), rtol=1e-5, atol=1e-4)
 
 

@@ -8,6 +8,7 @@ import os
 import pathlib
 import shutil
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
@@ -19,7 +20,7 @@ from components.evaluator.executor import Executor as EvaluatorExecutor
 from components.evaluator.gates import EvaluationSpec, HeadGates
 from components.trainer import spec
 from components.trainer.executor import Executor
-from tests.artifacts import RAW_SPEC, SPEC, Inputs, make_inputs, rows
+from tests.artifacts import RAW_SPEC, SPEC, Inputs, make_inputs, rows, serialized_example
 from trainer_module.export import signature_outputs
 from trainer_module.spec import ModelSpec
 
@@ -111,6 +112,27 @@ def test_same_spec_same_weights(tmp_path, inputs):
     assert sorted(one) == sorted(two)
     for name in one:
         assert (one[name].numpy() == two[name].numpy()).all(), name
+
+
+def test_a_backbone_with_a_skip_connection_serves_every_head_as_the_all_heads_call(
+    tmp_path, inputs
+):
+    raw = SPEC.model_dump()
+    raw["training"]["backbone"] = {"layers": [6], "skip": True}
+    model, _ = _do(tmp_path, inputs, ModelSpec.model_validate(raw))
+    _verify_saved_model(model)
+    serving = os.path.join(model.uri, "Format-Serving")
+    loaded = tf.saved_model.load(serving)
+    # The towers read the encoding (x, colour's vocabulary and OOV slots) and
+    # the backbone's 6 units side by side.
+    kernel = loaded.variables_by_name["big_hidden_0/kernel"]
+    assert kernel.shape[0] == 6 + loaded.variables_by_name["backbone_0/kernel"].shape[0]
+    examples = tf.constant([serialized_example(row) for row in rows(16, seed=9)])
+    every = loaded.signatures["serving_default"](examples=examples)
+    for head in ("big", "size"):
+        alone = loaded.signatures[head](examples=examples)
+        np.testing.assert_allclose(alone[head].numpy(), every[head].numpy(), rtol=1e-5, atol=1e-5)
+    assert np.ptp(every["size"].numpy()) > 0.1
 
 
 def _with_kind(count: int, seed: int) -> list[dict]:

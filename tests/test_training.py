@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import small_spec
-from trainer_module.model import InputColumn, MultiHeadModel
+from trainer_module.model import InputColumn, build_model
 from trainer_module.spec import ModelSpec
 from trainer_module.training import NonFiniteLossError, TrainingLoop, masked_loss
 
@@ -36,9 +36,7 @@ def batch(rows: int = 8, mask_b: list[float] | None = None, seed: int = 0):
 
 def trainer_for(config: ModelSpec) -> TrainingLoop:
     tf.keras.utils.set_random_seed(config.training.seed)
-    backbone = config.training.backbone.layers if config.training.backbone else None
-    model = MultiHeadModel(COLUMNS, config.heads, backbone, seed=config.training.seed)
-    return TrainingLoop(model, config)
+    return TrainingLoop(build_model(config, COLUMNS), config)
 
 
 def with_heads(config: ModelSpec, **per_head) -> ModelSpec:
@@ -132,6 +130,19 @@ def test_disjoint_per_head_backbone_gets_each_heads_own_update():
     for name in ("a", "b"):
         slots = " ".join(v.name for v in trainer.optimizers[name].variables)
         assert all(n.split(":")[0] in slots for n in backbone_names)
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_a_skip_connection_keeps_each_head_a_path_to_the_features(skip):
+    # A dead backbone (all weights zero) hands the towers a constant: without
+    # the skip every row gets the same prediction; with it the towers still
+    # read the features.
+    trainer = trainer_for(small_spec(backbone={"layers": [6], "skip": skip}))
+    for variable in trainer.model.backbone_variables():
+        variable.assign(tf.zeros_like(variable))
+    features, _, _ = batch(rows=8)
+    predictions = trainer.model(features)["a"].numpy()
+    assert (np.ptp(predictions) > 1e-3) == skip
 
 
 def test_backbone_optimizer_policy_keeps_heads_off_the_backbone():

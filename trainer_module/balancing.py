@@ -30,10 +30,14 @@ gradient, rescaled by its own Adam statistics.)
 
 from __future__ import annotations
 
+import typing
+
 import tensorflow as tf
 import tf_keras
 
-BALANCING = ("none", "uncertainty", "pcgrad", "gradnorm")
+from trainer_module.training_spec import Balancing
+
+BALANCING: tuple[str, ...] = typing.get_args(Balancing)
 # GradNorm's asymmetry (the paper's alpha; 1.5 in its NYUv2 runs): how hard
 # a head that trains slower than the others is pushed up.
 GRADNORM_ALPHA = 1.5

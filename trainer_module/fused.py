@@ -149,8 +149,8 @@ class FusedTowers(tf.Module):
     def __call__(self, inputs: tf.Tensor | dict[str, tf.Tensor]) -> list[tf.Tensor]:
         """Every head's raw output in label units, [batch] or [batch, classes].
 
-        `inputs`: the transformed features (no backbone) or the backbone's
-        output.
+        `inputs`: the transformed features (no backbone) or what the backbone
+        hands the towers (`MultiHeadModel.shared`).
         """
         if self.sparse:
             x = self._first_layer(inputs)

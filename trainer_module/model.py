@@ -1,6 +1,10 @@
 """The multi-headed Keras model: a fixed feature encoding, an optional shared
 backbone, and one tower per head.
 
+With a backbone, the towers read its output; with `skip`, the encoding
+beside it (a skip connection), so each head keeps its own path to the
+features and the backbone can only add to what the head would learn alone.
+
 The encoding (z-scores as they are, categories and buckets one-hot) has no
 trainable weights, so heads without a backbone share nothing that trains:
 the seed article's "multiple backbones, same input" shape.
@@ -70,10 +74,12 @@ class MultiHeadModel(tf_keras.Model):
         heads: list[HeadSpec],
         backbone: list[int] | None = None,
         seed: int = 0,
+        skip: bool = False,
     ):
         super().__init__(name="multihead")
         self.columns = list(columns)
         self.head_specs = {head.name: head for head in heads}
+        self.skip = bool(backbone) and skip
         init = tf_keras.initializers.GlorotUniform
         self.backbone = None
         if backbone:
@@ -114,14 +120,23 @@ class MultiHeadModel(tf_keras.Model):
             self.towers[head.name] = tf_keras.Sequential(layers, name=f"{head.name}_tower")
             if head.kind.scaled_output:
                 self.scales[head.name] = LabelScale(name=f"{head.name}_scale")
-        width = sum(column.width for column in self.columns)
-        self.build_all(width)
+        self.encoded_width = sum(column.width for column in self.columns)
+        self.build_all()
 
-    def build_all(self, width: int) -> None:
+    @property
+    def tower_width(self) -> int:
+        """The width of what every tower reads: the encoding, the backbone's
+        output, or (with `skip`) both side by side."""
+        if self.backbone is None:
+            return self.encoded_width
+        units = int(self.backbone.layers[-1].units)
+        return units + self.encoded_width if self.skip else units
+
+    def build_all(self) -> None:
         """Creates every variable now, so optimizers and warm start see them."""
-        shared = tf_keras.Input(shape=(width,))
         if self.backbone is not None:
-            shared = self.backbone(shared)
+            self.backbone(tf_keras.Input(shape=(self.encoded_width,)))
+        shared = tf_keras.Input(shape=(self.tower_width,))
         for name, tower in self.towers.items():
             out = tower(shared)
             if name in self.scales:
@@ -129,9 +144,10 @@ class MultiHeadModel(tf_keras.Model):
 
     def shared(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         x = encode(features, self.columns)
-        if self.backbone is not None:
-            x = self.backbone(x, training=training)
-        return x
+        if self.backbone is None:
+            return x
+        out = self.backbone(x, training=training)
+        return tf.concat([x, out], axis=1) if self.skip else out
 
     def head_output(self, name: str, shared: tf.Tensor, training: bool = False) -> tf.Tensor:
         out = self.towers[name](shared, training=training)
@@ -154,5 +170,11 @@ class MultiHeadModel(tf_keras.Model):
 
 
 def build_model(spec: ModelSpec, columns: list[InputColumn]) -> MultiHeadModel:
-    backbone = spec.training.backbone.layers if spec.training.backbone else None
-    return MultiHeadModel(columns, spec.heads, backbone, seed=spec.training.seed)
+    backbone = spec.training.backbone
+    return MultiHeadModel(
+        columns,
+        spec.heads,
+        backbone.layers if backbone else None,
+        seed=spec.training.seed,
+        skip=bool(backbone and backbone.skip),
+    )

@@ -131,8 +131,7 @@ class Part(tf.Module):
                 input_signature=[features_spec],
                 autograph=False,
             )
-            width = int(model.backbone.layers[-1].units)
-            tower_input = tf.TensorSpec([None, width], tf.float32)
+            tower_input = tf.TensorSpec([None, model.tower_width], tf.float32)
         # The towers as serving runs them (see fused.py): one stack for all
         # heads when their towers have one depth, and one per head.
         self.fused_all = FusedTowers(model, heads, "all_heads") if self.info.fused else None

@@ -83,20 +83,26 @@ class StoppingRule:
     higher_is_better: bool = False
 
 
+# The loss balancings of a shared backbone (trainer_module/balancing.py).
+Balancing = Literal["none", "uncertainty", "pcgrad", "gradnorm"]
+
+
 class Backbone(Strict):
     """A trainable block shared by every head, and who updates it.
 
     update=per_head: every head's optimizer applies its own loss gradient to
     the backbone. update=backbone_optimizer: one more optimizer applies the
-    gradient of the weighted sum of the head losses.
+    gradient of the weighted sum of the head losses. skip: the towers read
+    the encoded features beside the backbone's output (trainer_module/model.py).
     """
 
     layers: list[PositiveInt] = Field(min_length=1)
+    skip: bool = False
     update: Literal["per_head", "backbone_optimizer"] = "per_head"
     optimizer: Optimizer | None = None
     # How the heads' gradients on the backbone become one update
     # (trainer_module/balancing.py): with update backbone_optimizer, or joint mode.
-    balancing: Literal["none", "uncertainty", "pcgrad", "gradnorm"] = "none"
+    balancing: Balancing = "none"
 
     @model_validator(mode="after")
     def _check(self) -> Backbone:
