@@ -6,9 +6,10 @@ single-head model call; in-process through the loaded signatures.
 
 Every single-head model carries the same transform (as K separate models
 would), so the comparison is one parse + one transform + K towers against K
-of each. Calls are interleaved (multi, K singles, one single, repeat) so
-machine noise hits all alike. Targets: <= 0.35x latency and >= 3x throughput
-vs K models; <= 1.10x one single-head call.
+of each. Calls are interleaved (multi, K singles, one single, the order
+rotating every round) so machine noise and cache effects hit all alike.
+Targets: <= 0.35x latency and >= 3x throughput vs K models; <= 1.05x one
+single-head call, at batch 1 and at batch 256.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def run(home: str, calls: int, steps: int, config_path: str = DEFAULT_CONFIG) ->
         name: tf.saved_model.load(path).signatures["serving_default"]
         for name, path in paths.items()
     }
+    # "One single-head call" is a load of its own: called once a round, as the
+    # multi-head model is, not warmed by the K models' call of the same model.
+    serve["one_single"] = tf.saved_model.load(paths[heads[0]]).signatures["serving_default"]
     records = raw_examples(bench.prep, 256)
     lines, figures = [], {}
     print(f"\nserving, {calls} calls per batch size, K={len(heads)}, {machine()}")
@@ -64,19 +68,20 @@ def run(home: str, calls: int, steps: int, config_path: str = DEFAULT_CONFIG) ->
         examples = tf.constant(records[:batch])
         for fn in serve.values():  # warm up
             fn(examples=examples)
-        latency = {"multi": [], "k_models": [], "one_single": []}
-        rounds = calls if batch == 1 else max(calls // 10, 3)
-        for _ in range(rounds):
-            start = time.perf_counter()
-            serve["multi"](examples=examples)
-            latency["multi"].append(time.perf_counter() - start)
-            start = time.perf_counter()
-            for head in heads:
-                serve[head](examples=examples)
-            latency["k_models"].append(time.perf_counter() - start)
-            start = time.perf_counter()
-            serve[heads[0]](examples=examples)
-            latency["one_single"].append(time.perf_counter() - start)
+        calls_of = {
+            "multi": [serve["multi"]],
+            "k_models": [serve[head] for head in heads],
+            "one_single": [serve["one_single"]],
+        }
+        order = list(calls_of)
+        latency: dict[str, list[float]] = {name: [] for name in order}
+        rounds = calls if batch == 1 else max(calls // 3, 3)
+        for round_ in range(rounds):
+            for name in order[round_ % 3 :] + order[: round_ % 3]:
+                start = time.perf_counter()
+                for fn in calls_of[name]:
+                    fn(examples=examples)
+                latency[name].append(time.perf_counter() - start)
         p50 = {k: percentile(v, 50) * 1e3 for k, v in latency.items()}
         p99 = {k: percentile(v, 99) * 1e3 for k, v in latency.items()}
         throughput = {k: batch * len(v) / sum(v) for k, v in latency.items()}
@@ -94,7 +99,7 @@ def run(home: str, calls: int, steps: int, config_path: str = DEFAULT_CONFIG) ->
         lines.append(result("serving", f"b{batch}_throughput_vs_k_models", gain, ">=3", gain >= 3))
         ratio = p50["multi"] / p50["one_single"]
         lines.append(
-            result("serving", f"b{batch}_p50_vs_one_single", ratio, "<=1.10", ratio <= 1.10)
+            result("serving", f"b{batch}_p50_vs_one_single", ratio, "<=1.05", ratio <= 1.05)
         )
     return {"figures": figures, "results": lines}
 
