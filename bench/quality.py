@@ -58,7 +58,8 @@ def _gap(higher: bool, value: float, reference: float) -> float:
 
 
 def _head_gap(config, scores: dict, name: str, head: str) -> float:
-    metric, higher = head_metric(config.head(head).task)
+    """How much worse variant `name`'s mean is than the head alone's."""
+    _, higher = head_metric(config.head(head).task)
     return _gap(
         higher, statistics.mean(scores[name][head]), statistics.mean(scores["single"][head])
     )

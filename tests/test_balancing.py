@@ -96,7 +96,7 @@ def test_a_large_loss_drowns_the_small_head_on_the_backbone_unless_pcgrad_projec
 @pytest.mark.parametrize("mode,update", MODES)
 def test_uncertainty_weighting_gives_the_larger_loss_the_larger_variance(mode, update):
     loop, losses = _losses(mode, update, "uncertainty")
-    variances = {h: float(v) for h, v in loop.uncertainty.log_variances.items()}
+    variances = {h: float(v) for h, v in loop.balancer.log_variances.items()}
     assert variances["b"] > 0 > variances["a"]  # b weighs exp(-s_b) < 1, a more than 1
     assert losses["b"][1] < losses["b"][0]
 
@@ -109,7 +109,7 @@ def test_gradnorm_weighs_down_the_head_whose_gradient_dominates_and_the_small_he
     backbone: GradNorm lowers its weight below a's, and a learns where the
     plain sum makes it worse."""
     loop, losses = _losses(mode, update, "gradnorm")
-    weights = {h: float(v) for h, v in loop.gradnorm.weights.items()}
+    weights = {h: float(v) for h, v in loop.balancer.weights.items()}
     assert weights["a"] > 1 > weights["b"]
     assert sum(weights.values()) == pytest.approx(2.0, rel=1e-5)
     assert losses["a"][1] < losses["a"][0] and losses["b"][1] < losses["b"][0]

@@ -25,7 +25,9 @@ backbone become one update (`training.backbone.balancing`).
 Balancing combines gradients into one backbone update, so it applies where
 one optimizer updates the backbone: `update: backbone_optimizer`, or joint
 mode. (With `update: per_head` each head's optimizer applies its own
-gradient, rescaled by its own Adam statistics.)
+gradient, rescaled by its own Adam statistics.) Each method is one object
+(`make_balancer`): what the shared variables follow (`total`), and the
+backbone's gradient (`backbone_gradients`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ GRADNORM_ALPHA = 1.5
 # The learning rate of GradNorm's weights (Adam): a weight moves about this
 # much a step while its gradient norm is off its target.
 GRADNORM_LEARNING_RATE = 0.01
+
+
+Pairs = list[tuple[tf.Tensor, tf.Variable]]
 
 
 def _flat(grads: list[tf.Tensor]) -> tf.Tensor:
@@ -73,16 +78,65 @@ def pcgrad(per_head: list[list[tf.Tensor]]) -> list[tf.Tensor]:
     return _unflat(tf.add_n(projected), per_head[0])
 
 
-class UncertaintyWeights(tf.Module):
+class Summed(tf.Module):
+    """`none`: the shared variables follow the gradient of the summed losses."""
+
+    def __init__(self, heads: list[str], name: str = "summed"):
+        super().__init__(name=name)
+        self.heads = list(heads)
+
+    @property
+    def trained_alongside(self) -> list[tf.Variable]:
+        """Variables the backbone's (or the joint) optimizer trains with it."""
+        return []
+
+    def build(self) -> None:
+        """Slots of an optimizer of its own, before any trace."""
+
+    def total(self, losses: dict[str, tf.Tensor]) -> tf.Tensor:
+        """What the shared variables (joint mode: every variable) follow."""
+        return tf.add_n(list(losses.values()))
+
+    def backbone_gradients(
+        self,
+        tape: tf.GradientTape,
+        losses: dict[str, tf.Tensor],
+        total: tf.Tensor,
+        variables: list[tf.Variable],
+    ) -> Pairs:
+        """The backbone's one update from the heads' `losses` on `tape`
+        (`total`: this object's total of them)."""
+        return list(zip(tape.gradient(total, variables), variables, strict=True))
+
+
+class PCGrad(Summed):
+    """`pcgrad`: the heads' gradients on the backbone, projected (`pcgrad`)."""
+
+    def backbone_gradients(self, tape, losses, total, variables) -> Pairs:
+        per_head = [tape.gradient(loss, variables) for loss in losses.values()]
+        return list(zip(pcgrad(per_head), variables, strict=True))
+
+
+class UncertaintyWeights(Summed):
     """One learned log-variance per head (starting at 0: weight 1)."""
 
     def __init__(self, heads: list[str]):
-        super().__init__(name="uncertainty")
+        super().__init__(heads, name="uncertainty")
         self.log_variances = {head: tf.Variable(0.0, name=f"{head}_log_variance") for head in heads}
 
     @property
     def variables_list(self) -> list[tf.Variable]:
         return list(self.log_variances.values())
+
+    @property
+    def trained_alongside(self) -> list[tf.Variable]:
+        return self.variables_list
+
+    def backbone_gradients(self, tape, losses, total, variables) -> Pairs:
+        """The backbone's gradient of the total, and the log-variances' of
+        the heads in `losses`."""
+        variables = variables + [self.log_variances[h] for h in losses]
+        return list(zip(tape.gradient(total, variables), variables, strict=True))
 
     def total(self, losses: dict[str, tf.Tensor]) -> tf.Tensor:
         """sum_i exp(-s_i) * L_i + s_i over the heads in `losses`."""
@@ -98,11 +152,11 @@ def _norm(grads: list[tf.Tensor]) -> tf.Tensor:
     return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]))
 
 
-class GradNormWeights(tf.Module):
+class GradNormWeights(Summed):
     """One learned weight per head (GradNorm), and each head's first loss."""
 
     def __init__(self, heads: list[str]):
-        super().__init__(name="gradnorm")
+        super().__init__(heads, name="gradnorm")
         self.weights = {head: tf.Variable(1.0, name=f"{head}_gradnorm_weight") for head in heads}
         self.initial_losses = {
             head: tf.Variable(0.0, trainable=False, name=f"{head}_initial_loss") for head in heads
@@ -137,6 +191,10 @@ class GradNormWeights(tf.Module):
         self._update(heads, [losses[h] for h in heads], [_norm(g) for g in per_head])
         return combined
 
+    def backbone_gradients(self, tape, losses, total, variables) -> Pairs:
+        per_head = [tape.gradient(loss, variables) for loss in losses.values()]
+        return list(zip(self.combine(losses, per_head), variables, strict=True))
+
     def _update(self, heads: list[str], losses: list[tf.Tensor], norms: list[tf.Tensor]) -> None:
         losses = [tf.stop_gradient(loss) for loss in losses]
         first = tf.logical_not(self.started)
@@ -161,3 +219,16 @@ class GradNormWeights(tf.Module):
         scale = len(weights) / tf.add_n(floored)
         for w, value in zip(weights, floored, strict=True):
             w.assign(value * scale)
+
+
+_BALANCERS = {
+    "none": Summed,
+    "uncertainty": UncertaintyWeights,
+    "pcgrad": PCGrad,
+    "gradnorm": GradNormWeights,
+}
+
+
+def make_balancer(balancing: str, heads: list[str]) -> Summed:
+    """The object of `training.backbone.balancing` for these heads."""
+    return _BALANCERS[balancing](heads)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from trainer_module.balancing import GradNormWeights, UncertaintyWeights, pcgrad
+from trainer_module.balancing import Pairs, make_balancer
 from trainer_module.model import MultiHeadModel
 from trainer_module.optimizers import make_optimizer
 from trainer_module.spec import HeadSpec, ModelSpec
@@ -80,14 +80,8 @@ class TrainingLoop:
         self.mode = training.mode
         backbone = training.backbone
         self.backbone_update = backbone.update if backbone else None
-        self.balancing = backbone.balancing if backbone else "none"
-        self.uncertainty = (
-            UncertaintyWeights([h.name for h in self.heads])
-            if self.balancing == "uncertainty"
-            else None
-        )
-        self.gradnorm = (
-            GradNormWeights([h.name for h in self.heads]) if self.balancing == "gradnorm" else None
+        self.balancer = make_balancer(
+            backbone.balancing if backbone else "none", [h.name for h in self.heads]
         )
         if self.mode == "disjoint":
             self.optimizers = {
@@ -114,9 +108,8 @@ class TrainingLoop:
     def _build_optimizers(self) -> None:
         """Creates every optimizer's slots now: a first trace that creates
         variables would be traced twice."""
-        extra = self.uncertainty.variables_list if self.uncertainty else []
-        if self.gradnorm is not None:
-            self.gradnorm.build()
+        extra = self.balancer.trained_alongside
+        self.balancer.build()
         if self.mode == "joint":
             self.optimizers["__joint__"].build(self.model.trainable_variables + extra)
             return
@@ -160,11 +153,9 @@ class TrainingLoop:
             losses = self._losses(batch, training=True, names=active)
             scaled = {h.name: h.weight * losses[h.name] for h in heads}
             total = tf.add_n(list(scaled.values()))
-            # Kendall et al.: what the shared variables follow (joint mode:
-            # every variable), recorded on the tape with the losses.
-            weighted = self.uncertainty.total(scaled) if self.uncertainty else total
-            if self.gradnorm is not None:
-                weighted = self.gradnorm.total(scaled)
+            # What the shared variables follow (joint mode: every variable),
+            # by the balancing, recorded on the tape with the losses.
+            weighted = self.balancer.total(scaled)
             if share != 1.0:
                 scaled = {name: share * loss for name, loss in scaled.items()}
                 total, weighted = share * total, share * weighted
@@ -203,21 +194,13 @@ class TrainingLoop:
 
     def _shared_gradients(
         self, tape: tf.GradientTape, scaled: dict[str, tf.Tensor], weighted: tf.Tensor
-    ) -> list[tuple[tf.Tensor, tf.Variable]]:
-        """The backbone's one update from every head's gradient on it
-        (balancing.py), with the log-variances' under uncertainty weighting."""
+    ) -> Pairs:
+        """The backbone's one update from every head's gradient on it, by the
+        balancing (balancing.py)."""
         variables = self.model.backbone_variables()
         if not variables:
             return []
-        if self.balancing == "pcgrad":
-            per_head = [tape.gradient(loss, variables) for loss in scaled.values()]
-            return list(zip(pcgrad(per_head), variables, strict=True))
-        if self.gradnorm is not None:
-            per_head = [tape.gradient(loss, variables) for loss in scaled.values()]
-            return list(zip(self.gradnorm.combine(scaled, per_head), variables, strict=True))
-        if self.uncertainty is not None:
-            variables = variables + [self.uncertainty.log_variances[h] for h in scaled]
-        return list(zip(tape.gradient(weighted, variables), variables, strict=True))
+        return self.balancer.backbone_gradients(tape, scaled, weighted, variables)
 
     def _eval_outputs(self, batch: Batch) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
         """Each head's masked loss and raw output on `batch` (inference mode)."""
