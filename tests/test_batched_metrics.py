@@ -4,7 +4,8 @@ percentage error skips), two models and a slicing: the binary metrics the
 same values, diffs and jackknife standard errors as TFMA's per-example
 combiners; the regression metrics the weighted means of the rows (which
 TFMA's own merge gets wrong); and what TFMA refuses (a binary label outside
-[0, 1]) is still refused by TFMA."""
+[0, 1]) is still refused by TFMA. The same with whole batches (no
+intervals, the overall slice): the eval split never split into examples."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import mean_regression_error
 
 from components.evaluator import batched_metrics
-from components.evaluator.results import slice_key
+from components.evaluator.eval_config import build_eval_config
+from components.evaluator.gates import EvaluationSpec
+from components.evaluator.results import extractors, slice_key
+from pipeline.config_file import parse_config
 
 BINARY = ["AUC", "BinaryAccuracy", "Precision", "Recall"]
 REGRESSION = ["MeanAbsoluteError", "MeanSquaredError", "MeanAbsolutePercentageError"]
@@ -66,7 +70,11 @@ def _rows(count: int, seed: int, binary_label=None) -> list[dict]:
     return rows
 
 
-def _eval_config(batched: bool) -> tfma.EvalConfig:
+def _eval_config(batched: bool, whole: bool = False) -> tfma.EvalConfig:
+    """Two models, a binary and a regression output; with `whole`, no
+    intervals and no slicing but the overall one, the metrics taking whole
+    batches (if `batched`)."""
+
     def model(name: str, suffix: str, baseline: bool) -> tfma.ModelSpec:
         return tfma.ModelSpec(
             name=name,
@@ -78,15 +86,18 @@ def _eval_config(batched: bool) -> tfma.EvalConfig:
 
     def config(class_name: str) -> tfma.MetricConfig:
         if batched:
-            return batched_metrics.metric_config(class_name, NAMES[class_name])
+            return batched_metrics.metric_config(class_name, NAMES[class_name], whole)
         return tfma.MetricConfig(class_name=class_name)
 
     options = tfma.Options()
-    options.compute_confidence_intervals.value = True
-    options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.JACKKNIFE
+    slicings = [tfma.SlicingSpec()]
+    if not whole:
+        options.compute_confidence_intervals.value = True
+        options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.JACKKNIFE
+        slicings.append(tfma.SlicingSpec(feature_keys=["color"]))
     return tfma.EvalConfig(
         model_specs=[model("candidate", "c", False), model("served", "s", True)],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["color"])],
+        slicing_specs=slicings,
         metrics_specs=[
             tfma.MetricsSpec(output_names=["b"], metrics=[config(c) for c in BINARY]),
             tfma.MetricsSpec(output_names=["r"], metrics=[config(c) for c in REGRESSION]),
@@ -95,17 +106,19 @@ def _eval_config(batched: bool) -> tfma.EvalConfig:
     )
 
 
-def _evaluate(folder, rows: list[dict], batched: bool) -> dict:
+def _evaluate(folder, rows: list[dict], batched: bool, whole: bool = False) -> dict:
     os.makedirs(folder, exist_ok=True)
     data = os.path.join(folder, "examples.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
         for row in rows:
             writer.write(_example(row))
-    output = os.path.join(folder, "batched" if batched else "tfma")
+    output = os.path.join(folder, f"batched={batched},whole={whole}")
+    config = _eval_config(batched, whole)
     tfma.run_model_analysis(
-        eval_config=_eval_config(batched),
+        eval_config=config,
         data_location=data,
         output_path=output,
+        extractors=extractors([], config),
         random_seed_for_testing=7,
     )
     values = {}
@@ -239,3 +252,113 @@ def test_a_binary_label_outside_0_and_1_is_refused_by_tfma_itself(tmp_path):
         messages.append(str(error))
         error = error.__cause__ or error.__context__
     assert any("label must be within [0, 1]: label=[1.7]" in m for m in messages), messages
+
+
+@pytest.fixture(scope="module")
+def evaluated_whole(tmp_path_factory) -> dict[bool, dict]:
+    """The rows evaluated, overall and without intervals, by TFMA's own
+    combiners on single examples and by the batched ones on whole batches."""
+    folder = tmp_path_factory.mktemp("whole")
+    return {batched: _evaluate(folder, ROWS, batched, whole=True) for batched in (False, True)}
+
+
+def test_whole_batches_give_tfma_s_binary_values_and_diffs(evaluated_whole):
+    expected, found = evaluated_whole[False], evaluated_whole[True]
+    assert found.keys() == expected.keys()
+    assert {key[0] for key in found} == {()}
+    binary = [key for key in expected if key[1] == "b"]
+    for metric in ("auc", "binary_accuracy", "precision", "recall"):
+        assert ((), "b", "candidate", metric, True) in binary, metric
+    wrong = {
+        key: (expected[key], found[key])
+        for key in binary
+        if not all(_close(a, b) for a, b in zip(expected[key], found[key], strict=True))
+    }
+    assert not wrong, wrong
+
+
+def test_whole_batches_give_the_weighted_means_of_the_rows(evaluated_whole):
+    found = evaluated_whole[True]
+    for metric in REGRESSION_NAMES:
+        candidate, _ = found[((), "r", "candidate", metric, False)]
+        served, _ = found[((), "r", "served", metric, False)]
+        assert math.isclose(candidate, _truth(ROWS, "c", metric, None), rel_tol=1e-6)
+        assert math.isclose(served, _truth(ROWS, "s", metric, None), rel_tol=1e-6)
+
+
+def test_a_binary_label_outside_0_and_1_in_a_whole_batch_is_refused_by_tfma(tmp_path):
+    rows = _rows(50, seed=4)
+    rows[17]["lb"] = 1.7
+    with pytest.raises(Exception) as raised:
+        _evaluate(tmp_path, rows, batched=True, whole=True)
+    messages, error = [], raised.value
+    while error is not None:
+        messages.append(str(error))
+        error = error.__cause__ or error.__context__
+    assert any("label must be within [0, 1]: label=[1.7]" in m for m in messages), messages
+
+
+def test_a_batch_without_one_number_per_row_is_added_an_example_at_a_time():
+    """Predictions of two numbers per row (what a whole batch of another
+    kind of model holds) reach TFMA's own add_input one example at a time,
+    as on the per-example path."""
+    own = mean_regression_error._MeanAbsoluteErrorCombiner(None, "", "", None, None, None, True)
+    key = tfma.metrics.MetricKey(name="mean_absolute_error")
+    batch = {
+        "labels": np.array([1.0, 2.0, 3.0], np.float32),
+        "predictions": np.array([[1.5, 0.0], [2.0, 0.0], [5.0, 0.0]], np.float32),
+        "example_weights": np.array([1.0, 2.0, 1.0], np.float32),
+    }
+    seen = []
+
+    class Recording(type(own)):
+        def add_input(self, accumulator, element):
+            seen.append(element.get_labels().tolist())
+            return accumulator
+
+    recording = Recording(None, "", "", None, None, None, True)
+    whole = batched_metrics._RegressionError(recording, key, weighted=True, whole_batches=True)
+    whole.add_input(whole.create_accumulator(), tfma.metrics.StandardMetricInputs(batch))
+    assert seen == [[1.0], [2.0], [3.0]]
+
+
+def test_a_config_with_metrics_on_single_examples_and_on_whole_batches_is_refused():
+    config = _eval_config(batched=True, whole=True)
+    assert batched_metrics.reads_whole_batches(config)
+    config.metrics_specs[0].metrics.append(tfma.MetricConfig(class_name="ExampleCount"))
+    with pytest.raises(ValueError, match="some metrics take whole batches"):
+        batched_metrics.reads_whole_batches(config)
+    with pytest.raises(ValueError, match="cannot take whole batches"):
+        batched_metrics.metric_config("ExampleCount", "example_count", whole_batches=True)
+
+
+def _spec(**evaluation) -> EvaluationSpec:
+    """Two heads' evaluation spec, with the given `evaluation` section."""
+    config = parse_config(
+        {
+            "name": "whole",
+            "features": [{"name": "x", "type": "numeric"}, {"name": "c", "type": "categorical"}],
+            "heads": [
+                {"name": "tipper", "label": "t", "task": "binary", "metrics": ["auc"]},
+                {"name": "fare", "label": "f", "task": "regression"},
+            ],
+            "evaluation": evaluation,
+        }
+    )
+    return config.evaluation_spec()
+
+
+def test_the_metrics_take_whole_batches_only_where_nothing_needs_single_examples():
+    assert batched_metrics.reads_whole_batches(build_eval_config(_spec()))
+    # compared with the served model: the jackknife's buckets are of examples
+    assert not batched_metrics.reads_whole_batches(build_eval_config(_spec(), with_baseline=True))
+    # ... unless no interval is asked for
+    unpaired = _spec(confidence="none")
+    assert batched_metrics.reads_whole_batches(build_eval_config(unpaired, with_baseline=True))
+    # slices are found per example
+    assert not batched_metrics.reads_whole_batches(build_eval_config(_spec(slices=[["c"]])))
+    # a metric without a batched class
+    spec = _spec()
+    heads = [spec.heads[0].model_copy(update={"metrics": ["binary_crossentropy"]}), spec.heads[1]]
+    mixed = spec.model_copy(update={"heads": heads})
+    assert not batched_metrics.reads_whole_batches(build_eval_config(mixed))

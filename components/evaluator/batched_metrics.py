@@ -13,10 +13,18 @@ accumulator with numpy, the same arithmetic TFMA does per example. Any
 other example (a multi-class vector, a class weight, a label outside
 [0, 1] for a binary metric) goes through TFMA's own `add_input`, so its
 results and its errors stay TFMA's.
+
+A metric configured with `whole_batches` takes a whole batch of examples
+as one input (unbatch.whole_batches: the evaluator's extracts are then not
+split into examples, see `reads_whole_batches`): its labels, predictions
+and weights, one number per row, are added to TFMA's accumulator at once;
+a batch that is not one number per row is split into its examples, each
+added as above.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import apache_beam as beam
@@ -32,10 +40,15 @@ from tensorflow_model_analysis.metrics import (
     metric_util,
 )
 
+from components.evaluator import unbatch
+
 # Examples kept before they are added to TFMA's accumulator.
 BATCH = 2048
+# The metric config's key saying the metric's inputs are whole batches.
+WHOLE_BATCHES = "whole_batches"
 
 _Triple = tuple[float, float, float]
+_Columns = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class _Accumulator:
@@ -71,6 +84,15 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _column(value: Any) -> np.ndarray | None:
+    """A batch's values as one number per row, or None for anything else."""
+    if type(value) is not np.ndarray or value.ndim not in (1, 2):
+        return None
+    if value.ndim == 2 and value.shape[1] != 1:
+        return None
+    return value.reshape(-1)
+
+
 def _standard(extracts: Any, key: str) -> Any:
     """StandardMetricInputs.get_by_key(key) with no model or output name
     (the legacy singular key where the plural is absent), read from the
@@ -83,10 +105,17 @@ def _standard(extracts: Any, key: str) -> Any:
 class _Batched(beam.CombineFn):
     """One of TFMA's combiners, its scalar examples added `BATCH` at a time."""
 
-    def __init__(self, inner: beam.CombineFn, key: metric_types.MetricKey, weighted: bool) -> None:
+    def __init__(
+        self,
+        inner: beam.CombineFn,
+        key: metric_types.MetricKey,
+        weighted: bool,
+        whole_batches: bool = False,
+    ) -> None:
         self._inner = inner
         self._keys = tuple(k for k in (key.model_name, key.output_name) if k)
         self._weighted = weighted
+        self._whole_batches = whole_batches
 
     def _triple(self, element: metric_types.StandardMetricInputs) -> _Triple | None:
         extracts = getattr(element, "extracts", element)
@@ -104,8 +133,34 @@ class _Batched(beam.CombineFn):
                     return None
         return label, prediction, weight
 
+    def _columns(self, element: Any) -> _Columns | None:
+        """A whole batch's labels, predictions and weights, one number per
+        row; None where the batch is not that."""
+        extracts = getattr(element, "extracts", element)
+        predicted = _lookup(_standard(extracts, constants.PREDICTIONS_KEY), self._keys, True)
+        predictions = _column(predicted)
+        labels = _column(_lookup(_standard(extracts, constants.LABELS_KEY), self._keys, False))
+        if predictions is None or labels is None or len(labels) != len(predictions):
+            return None
+        weights = np.ones(len(labels), np.float64)
+        if self._weighted:
+            found = _standard(extracts, constants.EXAMPLE_WEIGHTS_KEY)
+            if found is not None:
+                weights = _column(_lookup(found, self._keys, required=False))
+                if weights is None or len(weights) != len(labels):
+                    return None
+        return (
+            labels.astype(np.float32),
+            predictions.astype(np.float32),
+            weights.astype(np.float64),
+        )
+
     def _accepts(self, triple: _Triple) -> bool:
         return True
+
+    def _accepted(self, labels: np.ndarray) -> np.ndarray:
+        """`_accepts` for a column of labels."""
+        return np.ones(len(labels), bool)
 
     def _add(self, inner: Any, labels: np.ndarray, predictions: np.ndarray, weights: np.ndarray):
         raise NotImplementedError
@@ -125,6 +180,32 @@ class _Batched(beam.CombineFn):
         return _Accumulator(self._inner.create_accumulator())
 
     def add_input(self, accumulator: _Accumulator, element: Any) -> _Accumulator:
+        if self._whole_batches:
+            return self._add_batch(accumulator, element)
+        return self._add_example(accumulator, element)
+
+    def _add_batch(self, accumulator: _Accumulator, element: Any) -> _Accumulator:
+        columns = self._columns(element)
+        extracts = getattr(element, "extracts", element)
+        if columns is None:
+            for example in unbatch.split(extracts):
+                self._add_example(accumulator, metric_types.StandardMetricInputs(example))
+            return accumulator
+        labels, predictions, weights = columns
+        accepted = self._accepted(labels)
+        inner = self._flush(accumulator)
+        if accepted.all():
+            accumulator.inner = self._add(inner, labels, predictions, weights)
+            return accumulator
+        accumulator.inner = self._add(
+            inner, labels[accepted], predictions[accepted], weights[accepted]
+        )
+        examples = unbatch.split(extracts)
+        for row in np.flatnonzero(~accepted):
+            self._add_example(accumulator, metric_types.StandardMetricInputs(examples[row]))
+        return accumulator
+
+    def _add_example(self, accumulator: _Accumulator, element: Any) -> _Accumulator:
         triple = self._triple(element)
         if triple is None or not self._accepts(triple):
             accumulator.inner = self._inner.add_input(self._flush(accumulator), element)
@@ -189,12 +270,19 @@ def _fractional(labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np
     return weights * labels, weights * (1.0 - labels)
 
 
-class _Histogram(_Batched):
-    """calibration_histogram's combiner (prediction-based buckets, fractional
-    labels): each bucket's weighted labels, predictions and examples."""
+class _Binary(_Batched):
+    """A binary metric's combiner: TFMA refuses a label outside [0, 1]."""
 
     def _accepts(self, triple: _Triple) -> bool:
         return 0.0 <= triple[0] <= 1.0
+
+    def _accepted(self, labels: np.ndarray) -> np.ndarray:
+        return (labels >= 0.0) & (labels <= 1.0)
+
+
+class _Histogram(_Binary):
+    """calibration_histogram's combiner (prediction-based buckets, fractional
+    labels): each bucket's weighted labels, predictions and examples."""
 
     def _add(self, inner, labels, predictions, weights):
         combiner = self._inner
@@ -228,12 +316,9 @@ class _Histogram(_Batched):
         return inner
 
 
-class _ConfusionMatrices(_Batched):
+class _ConfusionMatrices(_Binary):
     """binary_confusion_matrices' combiner at given thresholds (fractional
     labels, no example ids): each threshold's weighted tp, tn, fp, fn."""
-
-    def _accepts(self, triple: _Triple) -> bool:
-        return 0.0 <= triple[0] <= 1.0
 
     def _add(self, inner, labels, predictions, weights):
         matrices = self._inner._binary_confusion_matrices
@@ -256,9 +341,11 @@ class _ConfusionMatrices(_Batched):
         return matrices.merge_accumulators([inner, added])
 
 
-def _batched(computation: Any) -> Any:
+def _batched(computation: Any, whole_batches: bool) -> Any:
     """The computation with its combiner batched where that gives TFMA's
-    results; else as it is (derived computations among them)."""
+    results; else as it is (derived computations among them). With
+    `whole_batches`, a computation that cannot be batched is an error: its
+    combiner would take a batch for one example."""
     if not isinstance(computation, metric_types.MetricComputation):
         return computation
     combiner = computation.combiner
@@ -271,7 +358,7 @@ def _batched(computation: Any) -> Any:
     ):
         key = combiner._metric_key
         if key.sub_key is None and not combiner._class_weights and not combiner._aggregation_type:
-            batched = _RegressionError(combiner, key, combiner._example_weighted)
+            batched = _RegressionError(combiner, key, combiner._example_weighted, whole_batches)
     elif kind is calibration_histogram._CalibrationHistogramCombiner:
         key = combiner._key
         simple = key.sub_key is None and not combiner._class_weights
@@ -281,7 +368,7 @@ def _batched(computation: Any) -> Any:
             and combiner._fractional_labels
             and combiner._prediction_based_bucketing
         ):
-            batched = _Histogram(combiner, key, combiner._example_weighted)
+            batched = _Histogram(combiner, key, combiner._example_weighted, whole_batches)
     elif kind is binary_confusion_matrices._BinaryConfusionMatrixCombiner:
         key = combiner._key
         if (
@@ -293,21 +380,40 @@ def _batched(computation: Any) -> Any:
             and combiner._extract_label_prediction_and_weight
             is metric_util.to_label_prediction_example_weight
         ):
-            batched = _ConfusionMatrices(combiner, key, combiner._example_weighted)
+            batched = _ConfusionMatrices(combiner, key, combiner._example_weighted, whole_batches)
     if batched is None:
+        if whole_batches:
+            raise ValueError(
+                f"{kind.__name__} of {computation.keys} cannot take whole batches; "
+                "evaluate this metric on single examples (whole_batches false)"
+            )
         return computation
     return computation._replace(combiner=batched)
 
 
 def _with_batched_combiners(base: type) -> type:
-    """A subclass of one of TFMA's metrics whose computations are batched."""
+    """A subclass of one of TFMA's metrics whose computations are batched
+    (taking whole batches with `whole_batches=True`)."""
+
+    def __init__(self, *args, whole_batches: bool = False, **kwargs) -> None:
+        base.__init__(self, *args, **kwargs)
+        self.whole_batches = whole_batches
+
+    def get_config(self) -> dict[str, Any]:
+        return {**base.get_config(self), WHOLE_BATCHES: self.whole_batches}
 
     def computations(self, *args, **kwargs) -> metric_types.MetricComputations:
         found = super(cls, self).computations(*args, **kwargs)
-        return [_batched(c) for c in found]
+        return [_batched(c, self.whole_batches) for c in found]
 
     name = f"Batched{base.__name__}"
-    cls = type(name, (base,), {"computations": computations, "__module__": __name__})
+    members = {
+        "__init__": __init__,
+        "get_config": get_config,
+        "computations": computations,
+        "__module__": __name__,
+    }
+    cls = type(name, (base,), members)
     cls.__qualname__ = name
     return cls
 
@@ -339,12 +445,32 @@ BATCHED = {
 }
 
 
-def metric_config(class_name: str, name: str) -> tfma.MetricConfig:
+def metric_config(class_name: str, name: str, whole_batches: bool = False) -> tfma.MetricConfig:
     """TFMA's MetricConfig for one of its metrics, the batched class where
-    there is one (the metric keeps its name: its keys are TFMA's)."""
+    there is one (the metric keeps its name: its keys are TFMA's), taking
+    whole batches with `whole_batches` (every metric must then have one)."""
     batched = BATCHED.get(class_name)
     if batched is None:
+        if whole_batches:
+            raise ValueError(f"TFMA's {class_name} cannot take whole batches")
         return tfma.MetricConfig(class_name=class_name)
-    return tfma.MetricConfig(
-        class_name=batched.__name__, module=__name__, config=f'"name": "{name}"'
-    )
+    config = json.dumps({"name": name, WHOLE_BATCHES: whole_batches})[1:-1]
+    return tfma.MetricConfig(class_name=batched.__name__, module=__name__, config=config)
+
+
+def reads_whole_batches(eval_config: tfma.EvalConfig) -> bool:
+    """Whether the eval config's metrics take whole batches: all of them or
+    none (a metric on single examples would read a batch as one example)."""
+    found = {
+        bool(json.loads("{" + metric.config + "}").get(WHOLE_BATCHES))
+        if metric.module == __name__
+        else False
+        for spec in eval_config.metrics_specs
+        for metric in spec.metrics
+    }
+    if len(found) > 1:
+        raise ValueError(
+            "some metrics take whole batches and some single examples; "
+            "build the eval config with whole_batches for all or none"
+        )
+    return found == {True}

@@ -63,9 +63,22 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
     interval is then paired: each bucket's diff comes from both models'
     predictions on the same examples. The change bounds are judged on it
     (verdicts.py), not by TFMA's point-estimate change thresholds.
+
+    Without intervals and slicings, and where every metric has a batched
+    class, the metrics take whole batches (batched_metrics.py): the eval
+    split is then never split into examples.
     """
     intervals = spec.confidence is not None and (with_baseline or spec.has_slice_bounds)
     single = is_single_output(spec)
+    whole_batches = (
+        not intervals
+        and not spec.slices
+        and all(
+            head.tfma_class(metric) in batched_metrics.BATCHED
+            for head in spec.heads
+            for metric in head.metrics
+        )
+    )
 
     def model_spec(name: str, is_baseline: bool) -> tfma.ModelSpec:
         model = tfma.ModelSpec(
@@ -92,7 +105,9 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
         if spec.slices and EXAMPLE_COUNT not in counted:
             counted.append(EXAMPLE_COUNT)
         for metric in counted:
-            metric_config = batched_metrics.metric_config(head.tfma_class(metric), metric)
+            metric_config = batched_metrics.metric_config(
+                head.tfma_class(metric), metric, whole_batches
+            )
             if metric in head.thresholds:
                 threshold = _threshold(
                     head, metric, head.thresholds[metric], with_baseline and not intervals

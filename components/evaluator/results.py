@@ -14,7 +14,7 @@ from tensorflow_model_analysis.constants import (
 )
 from tfx_bsl.public import tfxio
 
-from components.evaluator import unbatch
+from components.evaluator import batched_metrics, unbatch
 from components.evaluator.eval_config import CANDIDATE, is_single_output
 from components.evaluator.gates import EvaluationSpec
 from components.evaluator.verdicts import Estimate
@@ -143,6 +143,12 @@ def _only_what_metrics_read(extracts: beam.PCollection, columns: frozenset[str])
     return extracts | "Keep" >> beam.Map(_what_metrics_read, columns)
 
 
+def _shared(models: list) -> Any:
+    """TFMA's eval_shared_model argument: a list of two models, one model, or
+    None (predictions read from the examples)."""
+    return models if len(models) > 1 else (models[0] if models else None)
+
+
 def extractors(models: list, eval_config: tfma.EvalConfig) -> list:
     """TFMA's default extractors, with one stage added once labels, weights
     and predictions are extracted, before TFMA splits batches into examples:
@@ -154,18 +160,23 @@ def extractors(models: list, eval_config: tfma.EvalConfig) -> list:
     - it drops the serialized examples and every raw column no slicing
       reads: nothing after it reads them.
 
-    and TFMA's split of batches into examples replaced by unbatch.py's.
+    and TFMA's split of batches into examples replaced by unbatch.py's; where
+    the metrics take whole batches, its split and its slice keys are
+    replaced by unbatch.whole_batches.
     """
-    found = tfma.default_extractors(
-        eval_shared_model=models if len(models) > 1 else models[0], eval_config=eval_config
-    )
-    stock = tfma.extractors.UnbatchExtractor().stage_name
-    at = next(i for i, e in enumerate(found) if e.stage_name == stock)
+    found = tfma.default_extractors(eval_shared_model=_shared(models), eval_config=eval_config)
+    names = [e.stage_name for e in found]
+    at = names.index(tfma.extractors.UnbatchExtractor().stage_name)
     keep = tfma.extractors.Extractor(
         stage_name="KeepWhatMetricsRead",
         ptransform=_only_what_metrics_read(_slicing_columns(eval_config)),
     )
-    return found[:at] + [keep, unbatch.extractor()] + found[at + 1 :]
+    if not batched_metrics.reads_whole_batches(eval_config):
+        return found[:at] + [keep, unbatch.extractor()] + found[at + 1 :]
+    slicing = names.index(tfma.extractors.SLICE_KEY_EXTRACTOR_STAGE_NAME)
+    if slicing != at + 1 or len(eval_config.slicing_specs) > 1:
+        raise ValueError("whole batches are evaluated on the overall slice only")
+    return found[:at] + [keep, unbatch.whole_batches()] + found[slicing + 1 :]
 
 
 def run_tfma(
@@ -179,7 +190,7 @@ def run_tfma(
         | "ReadExamples" >> source.BeamSource()
         | "Evaluate"
         >> tfma.ExtractEvaluateAndWriteResults(
-            eval_shared_model=models if len(models) > 1 else models[0],
+            eval_shared_model=_shared(models),
             eval_config=eval_config,
             extractors=extractors(models, eval_config),
             output_path=output_path,
