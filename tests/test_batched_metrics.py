@@ -24,6 +24,7 @@ from components.evaluator.eval_config import build_eval_config
 from components.evaluator.gates import EvaluationSpec
 from components.evaluator.results import extractors, slice_key
 from pipeline.config_file import parse_config
+from tests.artifacts import serialized_example
 
 BINARY = ["AUC", "BinaryAccuracy", "Precision", "Recall"]
 REGRESSION = ["MeanAbsoluteError", "MeanSquaredError", "MeanAbsolutePercentageError"]
@@ -36,16 +37,6 @@ NAMES = {
     "MeanSquaredError": "mean_squared_error",
     "MeanAbsolutePercentageError": "mean_absolute_percentage_error",
 }
-
-
-def _example(row: dict) -> bytes:
-    feature = {}
-    for name, value in row.items():
-        if isinstance(value, str):
-            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-        else:
-            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def _rows(count: int, seed: int, binary_label=None) -> list[dict]:
@@ -111,7 +102,7 @@ def _evaluate(folder, rows: list[dict], batched: bool, whole: bool = False) -> d
     data = os.path.join(folder, "examples.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
         for row in rows:
-            writer.write(_example(row))
+            writer.write(serialized_example(row))
     output = os.path.join(folder, f"batched={batched},whole={whole}")
     config = _eval_config(batched, whole)
     tfma.run_model_analysis(

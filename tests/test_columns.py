@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.artifacts import serialized_example
 from trainer_module import columns
 
 SPECS = {
@@ -27,18 +28,15 @@ ROWS = [
 
 
 def _example(row: dict) -> bytes:
-    features = {}
+    """The row as a tf.Example: a missing value left out, each value of its
+    column's type."""
+    typed = {}
     for name, value in row.items():
         if value == "" or (isinstance(value, float) and math.isnan(value)):
             continue
         dtype = SPECS[name]["dtype"]
-        if dtype == "string":
-            features[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-        elif dtype == "int64":
-            features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-        else:
-            features[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+        typed[name] = value if dtype == "string" else int(value) if dtype == "int64" else value
+    return serialized_example(typed)
 
 
 def _inputs(rows: list[dict]) -> dict[str, tf.Tensor]:
