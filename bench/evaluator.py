@@ -14,7 +14,8 @@ repetition), in two variants that alternate, `--repeats` times each
   up to session 9, and stock TFMA);
 - after: the batched metrics (components/evaluator/batched_metrics.py),
   only the slicing columns carried, the split of unbatch.py and the
-  signatures called by name (models.py).
+  signatures called by name (models.py); without `--sliced` and
+  `--compared` (no slicing, no intervals), whole batches: no split at all.
 
 Prints the seconds, the ms per eval row and the ratio, and checks that both
 variants give the same metrics to 4 significant digits. `--profile` runs
