@@ -192,6 +192,8 @@ class _Batched(beam.CombineFn):
                 self._add_example(accumulator, metric_types.StandardMetricInputs(example))
             return accumulator
         labels, predictions, weights = columns
+        if not len(labels):
+            return accumulator
         accepted = self._accepted(labels)
         inner = self._flush(accumulator)
         if accepted.all():
