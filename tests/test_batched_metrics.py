@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.constants import SLICE_KEY_TYPES_KEY
 from tensorflow_model_analysis.metrics import mean_regression_error
 
-from components.evaluator import batched_metrics
+from components.evaluator import batched_metrics, unbatch
 from components.evaluator.eval_config import build_eval_config
 from components.evaluator.gates import EvaluationSpec
 from components.evaluator.results import extractors, slice_key
@@ -61,10 +62,10 @@ def _rows(count: int, seed: int, binary_label=None) -> list[dict]:
     return rows
 
 
-def _eval_config(batched: bool, whole: bool = False) -> tfma.EvalConfig:
-    """Two models, a binary and a regression output; with `whole`, no
-    intervals and no slicing but the overall one, the metrics taking whole
-    batches (if `batched`)."""
+def _eval_config(batched: bool, whole: bool = False, intervals: bool = True) -> tfma.EvalConfig:
+    """Two models, a binary and a regression output, jackknife intervals
+    (with `intervals`); with `whole`, no slicing but the overall one, the
+    metrics taking whole batches (if `batched`)."""
 
     def model(name: str, suffix: str, baseline: bool) -> tfma.ModelSpec:
         return tfma.ModelSpec(
@@ -81,10 +82,11 @@ def _eval_config(batched: bool, whole: bool = False) -> tfma.EvalConfig:
         return tfma.MetricConfig(class_name=class_name)
 
     options = tfma.Options()
-    slicings = [tfma.SlicingSpec()]
-    if not whole:
+    if intervals:
         options.compute_confidence_intervals.value = True
         options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.JACKKNIFE
+    slicings = [tfma.SlicingSpec()]
+    if not whole:
         slicings.append(tfma.SlicingSpec(feature_keys=["color"]))
     return tfma.EvalConfig(
         model_specs=[model("candidate", "c", False), model("served", "s", True)],
@@ -97,19 +99,21 @@ def _eval_config(batched: bool, whole: bool = False) -> tfma.EvalConfig:
     )
 
 
-def _evaluate(folder, rows: list[dict], batched: bool, whole: bool = False) -> dict:
+def _evaluate(
+    folder, rows: list[dict], batched: bool, whole: bool = False, intervals: bool = True
+) -> dict:
     os.makedirs(folder, exist_ok=True)
     data = os.path.join(folder, "examples.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
         for row in rows:
             writer.write(serialized_example(row))
-    output = os.path.join(folder, f"batched={batched},whole={whole}")
-    config = _eval_config(batched, whole)
+    output = os.path.join(folder, f"batched={batched},whole={whole},intervals={intervals}")
+    config = _eval_config(batched, whole, intervals)
     tfma.run_model_analysis(
         eval_config=config,
         data_location=data,
         output_path=output,
-        extractors=extractors([], config),
+        extractors=extractors([], config, seed=11),
         random_seed_for_testing=7,
     )
     values = {}
@@ -162,6 +166,19 @@ def _truth(rows: list[dict], model: str, metric: str, color: str | None) -> floa
         errors = 100 * np.abs((labels - predictions)[counted] / labels[counted]).astype(np.float64)
         weights = weights[counted]
     return float(np.sum(errors * weights) / np.sum(weights))
+
+
+def _standard_error(rows: list[dict], model: str, metric: str) -> float:
+    """A weighted mean error's standard error, from the rows: the square
+    root of sum(w^2 (e - mean)^2), over sum(w)."""
+    labels = np.array([r["lr"] for r in rows], np.float32)
+    predictions = np.array([r[f"pr_{model}"] for r in rows], np.float32)
+    weights = np.array([r["wr"] for r in rows], np.float64)
+    errors = np.abs(labels - predictions).astype(np.float64)
+    if metric == "mean_squared_error":
+        errors = errors**2
+    mean = np.sum(weights * errors) / np.sum(weights)
+    return float(np.sqrt(np.sum(weights**2 * (errors - mean) ** 2)) / np.sum(weights))
 
 
 ROWS = _rows(300, seed=3)
@@ -250,7 +267,10 @@ def evaluated_whole(tmp_path_factory) -> dict[bool, dict]:
     """The rows evaluated, overall and without intervals, by TFMA's own
     combiners on single examples and by the batched ones on whole batches."""
     folder = tmp_path_factory.mktemp("whole")
-    return {batched: _evaluate(folder, ROWS, batched, whole=True) for batched in (False, True)}
+    return {
+        batched: _evaluate(folder, ROWS, batched, whole=True, intervals=False)
+        for batched in (False, True)
+    }
 
 
 def test_whole_batches_give_tfma_s_binary_values_and_diffs(evaluated_whole):
@@ -281,7 +301,7 @@ def test_a_binary_label_outside_0_and_1_in_a_whole_batch_is_refused_by_tfma(tmp_
     rows = _rows(50, seed=4)
     rows[17]["lb"] = 1.7
     with pytest.raises(Exception) as raised:
-        _evaluate(tmp_path, rows, batched=True, whole=True)
+        _evaluate(tmp_path, rows, batched=True, whole=True, intervals=False)
     messages, error = [], raised.value
     while error is not None:
         messages.append(str(error))
@@ -314,7 +334,7 @@ def test_a_batch_without_one_number_per_row_is_added_an_example_at_a_time():
 
 
 def test_a_config_with_metrics_on_single_examples_and_on_whole_batches_is_refused():
-    config = _eval_config(batched=True, whole=True)
+    config = _eval_config(batched=True, whole=True, intervals=False)
     assert batched_metrics.reads_whole_batches(config)
     config.metrics_specs[0].metrics.append(tfma.MetricConfig(class_name="ExampleCount"))
     with pytest.raises(ValueError, match="some metrics take whole batches"):
@@ -339,11 +359,12 @@ def _spec(**evaluation) -> EvaluationSpec:
     return config.evaluation_spec()
 
 
-def test_the_metrics_take_whole_batches_only_where_nothing_needs_single_examples():
+def test_the_metrics_take_whole_batches_where_nothing_needs_single_examples():
     assert batched_metrics.reads_whole_batches(build_eval_config(_spec()))
-    # compared with the served model: the jackknife's buckets are of examples
-    assert not batched_metrics.reads_whole_batches(build_eval_config(_spec(), with_baseline=True))
-    # ... unless no interval is asked for
+    # compared with the served model, with intervals or without
+    paired = build_eval_config(_spec(), with_baseline=True)
+    assert paired.options.compute_confidence_intervals.value
+    assert batched_metrics.reads_whole_batches(paired)
     unpaired = _spec(confidence="none")
     assert batched_metrics.reads_whole_batches(build_eval_config(unpaired, with_baseline=True))
     # slices are found per example
@@ -353,3 +374,66 @@ def test_the_metrics_take_whole_batches_only_where_nothing_needs_single_examples
     heads = [spec.heads[0].model_copy(update={"metrics": ["binary_crossentropy"]}), spec.heads[1]]
     mixed = spec.model_copy(update={"heads": heads})
     assert not batched_metrics.reads_whole_batches(build_eval_config(mixed))
+
+
+WIDE_ROWS = _rows(2000, seed=5)
+
+
+@pytest.fixture(scope="module")
+def evaluated_in_groups(tmp_path_factory) -> dict[bool, dict]:
+    """2,000 rows evaluated, overall with jackknife intervals, by TFMA's own
+    combiners on single examples and by the batched ones on random groups
+    of rows."""
+    folder = tmp_path_factory.mktemp("groups")
+    return {batched: _evaluate(folder, WIDE_ROWS, batched, whole=True) for batched in (False, True)}
+
+
+def test_whole_batches_in_random_groups_give_tfma_s_values_and_intervals(evaluated_in_groups):
+    """The values and diffs are TFMA's; the jackknife's standard errors come
+    from other buckets (of groups of rows, not of rows), so they are the
+    same only to within the estimate's own noise: 20 buckets give a
+    standard error about 16% uncertain, hence the factor of 2 (seeded).
+    The regression errors are checked against the weighted mean's own
+    standard error (TFMA's per-example merge miscounts them)."""
+    expected, found = evaluated_in_groups[False], evaluated_in_groups[True]
+    assert found.keys() == expected.keys()
+    binary = [key for key in expected if key[1] == "b"]
+    assert all(_close(expected[key][0], found[key][0]) for key in binary)
+    for metric in REGRESSION_NAMES:
+        value, _ = found[((), "r", "candidate", metric, False)]
+        assert math.isclose(value, _truth(WIDE_ROWS, "c", metric, None), rel_tol=1e-6)
+    errors = {key: (expected[key][1], found[key][1]) for key in binary if expected[key][1]}
+    assert len(errors) >= 8, errors
+    for metric in ("mean_absolute_error", "mean_squared_error"):
+        for model in ("c", "s"):
+            name = "candidate" if model == "c" else "served"
+            errors[metric, model] = (
+                _standard_error(WIDE_ROWS, model, metric),
+                found[((), "r", name, metric, False)][1],
+            )
+    far = {key: pair for key, pair in errors.items() if not 0.5 <= pair[1] / pair[0] <= 2.0}
+    assert not far, far
+
+
+def test_a_batch_is_cut_into_random_groups_that_keep_each_row_together():
+    rows = 100
+    batch = {
+        "labels": {"b": np.arange(rows, dtype=np.float32)},
+        "predictions": {"b": np.arange(rows, dtype=np.float32).reshape(rows, 1) * 10},
+        "example_weights": {"b": None},
+        "features": {},
+    }
+    cut = unbatch._Whole(rows_per_group=16, seed=3)
+    cut.setup()
+    groups = list(cut.process(batch))
+    assert [len(g["labels"]["b"]) for g in groups] == [16] * 6 + [4]
+    seen = np.concatenate([g["labels"]["b"] for g in groups])
+    assert sorted(seen.tolist()) == list(range(rows))  # every row once
+    assert seen.tolist() != list(range(rows))  # in random groups, not file order
+    for group in groups:
+        np.testing.assert_array_equal(group["predictions"]["b"][:, 0], group["labels"]["b"] * 10)
+        assert group["example_weights"]["b"] is None and group["features"] == {}
+        assert list(group[SLICE_KEY_TYPES_KEY]) == [()]
+    whole = unbatch._Whole(rows_per_group=None)
+    whole.setup()
+    assert [len(g["labels"]["b"]) for g in whole.process(batch)] == [rows]

@@ -15,11 +15,11 @@ other example (a multi-class vector, a class weight, a label outside
 results and its errors stay TFMA's.
 
 A metric configured with `whole_batches` takes a whole batch of examples
-as one input (unbatch.whole_batches: the evaluator's extracts are then not
-split into examples, see `reads_whole_batches`): its labels, predictions
-and weights, one number per row, are added to TFMA's accumulator at once;
-a batch that is not one number per row is split into its examples, each
-added as above.
+(or a group of its rows) as one input (unbatch.whole_batches: the
+evaluator's extracts are then not split into examples, see
+`reads_whole_batches`): its labels, predictions and weights, one number
+per row, are kept in the same lists at once; a batch that is not one
+number per row is split into its examples, each added as above.
 """
 
 from __future__ import annotations
@@ -149,11 +149,7 @@ class _Batched(beam.CombineFn):
                 weights = _column(_lookup(found, self._keys, required=False))
                 if weights is None or len(weights) != len(labels):
                     return None
-        return (
-            labels.astype(np.float32),
-            predictions.astype(np.float32),
-            weights.astype(np.float64),
-        )
+        return labels, predictions, weights
 
     def _accepts(self, triple: _Triple) -> bool:
         return True
@@ -192,19 +188,16 @@ class _Batched(beam.CombineFn):
                 self._add_example(accumulator, metric_types.StandardMetricInputs(example))
             return accumulator
         labels, predictions, weights = columns
-        if not len(labels):
-            return accumulator
         accepted = self._accepted(labels)
-        inner = self._flush(accumulator)
-        if accepted.all():
-            accumulator.inner = self._add(inner, labels, predictions, weights)
-            return accumulator
-        accumulator.inner = self._add(
-            inner, labels[accepted], predictions[accepted], weights[accepted]
-        )
-        examples = unbatch.split(extracts)
-        for row in np.flatnonzero(~accepted):
-            self._add_example(accumulator, metric_types.StandardMetricInputs(examples[row]))
+        accumulator.labels.extend(labels[accepted].tolist())
+        accumulator.predictions.extend(predictions[accepted].tolist())
+        accumulator.weights.extend(weights[accepted].tolist())
+        if len(accumulator.labels) >= BATCH:
+            self._flush(accumulator)
+        if not accepted.all():
+            examples = unbatch.split(extracts)
+            for row in np.flatnonzero(~accepted):
+                self._add_example(accumulator, metric_types.StandardMetricInputs(examples[row]))
         return accumulator
 
     def _add_example(self, accumulator: _Accumulator, element: Any) -> _Accumulator:

@@ -64,20 +64,16 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
     predictions on the same examples. The change bounds are judged on it
     (verdicts.py), not by TFMA's point-estimate change thresholds.
 
-    Without intervals and slicings, and where every metric has a batched
-    class, the metrics take whole batches (batched_metrics.py): the eval
-    split is then never split into examples.
+    Without slicings, and where every metric has a batched class, the
+    metrics take whole batches (batched_metrics.py): the eval split is then
+    never split into examples (into random groups of rows under intervals).
     """
     intervals = spec.confidence is not None and (with_baseline or spec.has_slice_bounds)
     single = is_single_output(spec)
-    whole_batches = (
-        not intervals
-        and not spec.slices
-        and all(
-            head.tfma_class(metric) in batched_metrics.BATCHED
-            for head in spec.heads
-            for metric in head.metrics
-        )
+    whole_batches = not spec.slices and all(
+        head.tfma_class(metric) in batched_metrics.BATCHED
+        for head in spec.heads
+        for metric in head.metrics
     )
 
     def model_spec(name: str, is_baseline: bool) -> tfma.ModelSpec:

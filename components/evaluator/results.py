@@ -149,7 +149,7 @@ def _shared(models: list) -> Any:
     return models if len(models) > 1 else (models[0] if models else None)
 
 
-def extractors(models: list, eval_config: tfma.EvalConfig) -> list:
+def extractors(models: list, eval_config: tfma.EvalConfig, seed: int | None = None) -> list:
     """TFMA's default extractors, with one stage added once labels, weights
     and predictions are extracted, before TFMA splits batches into examples:
 
@@ -162,7 +162,8 @@ def extractors(models: list, eval_config: tfma.EvalConfig) -> list:
 
     and TFMA's split of batches into examples replaced by unbatch.py's; where
     the metrics take whole batches, its split and its slice keys are
-    replaced by unbatch.whole_batches.
+    replaced by unbatch.whole_batches (random groups of rows under
+    intervals; `seed` draws them, for tests).
     """
     found = tfma.default_extractors(eval_shared_model=_shared(models), eval_config=eval_config)
     names = [e.stage_name for e in found]
@@ -176,7 +177,9 @@ def extractors(models: list, eval_config: tfma.EvalConfig) -> list:
     slicing = names.index(tfma.extractors.SLICE_KEY_EXTRACTOR_STAGE_NAME)
     if slicing != at + 1 or len(eval_config.slicing_specs) > 1:
         raise ValueError("whole batches are evaluated on the overall slice only")
-    return found[:at] + [keep, unbatch.whole_batches()] + found[slicing + 1 :]
+    intervals = eval_config.options.compute_confidence_intervals.value
+    grouped = unbatch.whole_batches(unbatch.ROWS_PER_GROUP if intervals else None, seed)
+    return found[:at] + [keep, grouped] + found[slicing + 1 :]
 
 
 def run_tfma(
