@@ -27,13 +27,15 @@ from components.evaluator.results import extractors, slice_key
 from pipeline.config_file import parse_config
 from tests.artifacts import serialized_example
 
-BINARY = ["AUC", "BinaryAccuracy", "Precision", "Recall"]
+BINARY = ["AUC", "BinaryAccuracy", "Precision", "Recall", "ExampleCount", "MeanLabel"]
 REGRESSION = ["MeanAbsoluteError", "MeanSquaredError", "MeanAbsolutePercentageError"]
 NAMES = {
     "AUC": "auc",
     "BinaryAccuracy": "binary_accuracy",
     "Precision": "precision",
     "Recall": "recall",
+    "ExampleCount": "example_count",
+    "MeanLabel": "mean_label",
     "MeanAbsoluteError": "mean_absolute_error",
     "MeanSquaredError": "mean_squared_error",
     "MeanAbsolutePercentageError": "mean_absolute_percentage_error",
@@ -62,10 +64,12 @@ def _rows(count: int, seed: int, binary_label=None) -> list[dict]:
     return rows
 
 
-def _eval_config(batched: bool, whole: bool = False, intervals: bool = True) -> tfma.EvalConfig:
+def _eval_config(
+    batched: bool, whole: bool = False, intervals: bool = True, sliced: bool = True
+) -> tfma.EvalConfig:
     """Two models, a binary and a regression output, jackknife intervals
-    (with `intervals`); with `whole`, no slicing but the overall one, the
-    metrics taking whole batches (if `batched`)."""
+    (with `intervals`), slices by color (with `sliced`); with `whole`, the
+    metrics take whole batches (if `batched`)."""
 
     def model(name: str, suffix: str, baseline: bool) -> tfma.ModelSpec:
         return tfma.ModelSpec(
@@ -86,7 +90,7 @@ def _eval_config(batched: bool, whole: bool = False, intervals: bool = True) -> 
         options.compute_confidence_intervals.value = True
         options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.JACKKNIFE
     slicings = [tfma.SlicingSpec()]
-    if not whole:
+    if sliced:
         slicings.append(tfma.SlicingSpec(feature_keys=["color"]))
     return tfma.EvalConfig(
         model_specs=[model("candidate", "c", False), model("served", "s", True)],
@@ -100,15 +104,20 @@ def _eval_config(batched: bool, whole: bool = False, intervals: bool = True) -> 
 
 
 def _evaluate(
-    folder, rows: list[dict], batched: bool, whole: bool = False, intervals: bool = True
+    folder,
+    rows: list[dict],
+    batched: bool,
+    whole: bool = False,
+    intervals: bool = True,
+    sliced: bool = True,
 ) -> dict:
     os.makedirs(folder, exist_ok=True)
     data = os.path.join(folder, "examples.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
         for row in rows:
             writer.write(serialized_example(row))
-    output = os.path.join(folder, f"batched={batched},whole={whole},intervals={intervals}")
-    config = _eval_config(batched, whole, intervals)
+    output = os.path.join(folder, f"{batched}-{whole}-{intervals}-{sliced}")
+    config = _eval_config(batched, whole, intervals, sliced)
     tfma.run_model_analysis(
         eval_config=config,
         data_location=data,
@@ -168,9 +177,10 @@ def _truth(rows: list[dict], model: str, metric: str, color: str | None) -> floa
     return float(np.sum(errors * weights) / np.sum(weights))
 
 
-def _standard_error(rows: list[dict], model: str, metric: str) -> float:
-    """A weighted mean error's standard error, from the rows: the square
-    root of sum(w^2 (e - mean)^2), over sum(w)."""
+def _standard_error(rows: list[dict], model: str, metric: str, color: str | None) -> float:
+    """A weighted mean error's standard error, from the rows (of one color):
+    the square root of sum(w^2 (e - mean)^2), over sum(w)."""
+    rows = [r for r in rows if color is None or r["color"] == color]
     labels = np.array([r["lr"] for r in rows], np.float32)
     predictions = np.array([r[f"pr_{model}"] for r in rows], np.float32)
     weights = np.array([r["wr"] for r in rows], np.float64)
@@ -268,7 +278,7 @@ def evaluated_whole(tmp_path_factory) -> dict[bool, dict]:
     combiners on single examples and by the batched ones on whole batches."""
     folder = tmp_path_factory.mktemp("whole")
     return {
-        batched: _evaluate(folder, ROWS, batched, whole=True, intervals=False)
+        batched: _evaluate(folder, ROWS, batched, whole=True, intervals=False, sliced=False)
         for batched in (False, True)
     }
 
@@ -301,7 +311,7 @@ def test_a_binary_label_outside_0_and_1_in_a_whole_batch_is_refused_by_tfma(tmp_
     rows = _rows(50, seed=4)
     rows[17]["lb"] = 1.7
     with pytest.raises(Exception) as raised:
-        _evaluate(tmp_path, rows, batched=True, whole=True, intervals=False)
+        _evaluate(tmp_path, rows, batched=True, whole=True, intervals=False, sliced=False)
     messages, error = [], raised.value
     while error is not None:
         messages.append(str(error))
@@ -336,11 +346,11 @@ def test_a_batch_without_one_number_per_row_is_added_an_example_at_a_time():
 def test_a_config_with_metrics_on_single_examples_and_on_whole_batches_is_refused():
     config = _eval_config(batched=True, whole=True, intervals=False)
     assert batched_metrics.reads_whole_batches(config)
-    config.metrics_specs[0].metrics.append(tfma.MetricConfig(class_name="ExampleCount"))
+    config.metrics_specs[0].metrics.append(tfma.MetricConfig(class_name="WeightedExampleCount"))
     with pytest.raises(ValueError, match="some metrics take whole batches"):
         batched_metrics.reads_whole_batches(config)
     with pytest.raises(ValueError, match="cannot take whole batches"):
-        batched_metrics.metric_config("ExampleCount", "example_count", whole_batches=True)
+        batched_metrics.metric_config("BinaryCrossentropy", "binary_crossentropy", True)
 
 
 def _spec(**evaluation) -> EvaluationSpec:
@@ -359,7 +369,7 @@ def _spec(**evaluation) -> EvaluationSpec:
     return config.evaluation_spec()
 
 
-def test_the_metrics_take_whole_batches_where_nothing_needs_single_examples():
+def test_the_metrics_take_whole_batches_where_every_metric_has_a_batched_class():
     assert batched_metrics.reads_whole_batches(build_eval_config(_spec()))
     # compared with the served model, with intervals or without
     paired = build_eval_config(_spec(), with_baseline=True)
@@ -367,8 +377,8 @@ def test_the_metrics_take_whole_batches_where_nothing_needs_single_examples():
     assert batched_metrics.reads_whole_batches(paired)
     unpaired = _spec(confidence="none")
     assert batched_metrics.reads_whole_batches(build_eval_config(unpaired, with_baseline=True))
-    # slices are found per example
-    assert not batched_metrics.reads_whole_batches(build_eval_config(_spec(slices=[["c"]])))
+    # with slicings (their rows grouped by slice in each batch)
+    assert batched_metrics.reads_whole_batches(build_eval_config(_spec(slices=[["c"]])))
     # a metric without a batched class
     spec = _spec()
     heads = [spec.heads[0].model_copy(update={"metrics": ["binary_crossentropy"]}), spec.heads[1]]
@@ -381,9 +391,9 @@ WIDE_ROWS = _rows(2000, seed=5)
 
 @pytest.fixture(scope="module")
 def evaluated_in_groups(tmp_path_factory) -> dict[bool, dict]:
-    """2,000 rows evaluated, overall with jackknife intervals, by TFMA's own
-    combiners on single examples and by the batched ones on random groups
-    of rows."""
+    """2,000 rows evaluated, overall and by color with jackknife intervals,
+    by TFMA's own combiners on single examples and by the batched ones on
+    random groups of rows of the same slices."""
     folder = tmp_path_factory.mktemp("groups")
     return {batched: _evaluate(folder, WIDE_ROWS, batched, whole=True) for batched in (False, True)}
 
@@ -397,20 +407,27 @@ def test_whole_batches_in_random_groups_give_tfma_s_values_and_intervals(evaluat
     standard error (TFMA's per-example merge miscounts them)."""
     expected, found = evaluated_in_groups[False], evaluated_in_groups[True]
     assert found.keys() == expected.keys()
+    slices = {key[0] for key in found}
+    assert slices == {(), (("color", "red"),), (("color", "blue"),)}
     binary = [key for key in expected if key[1] == "b"]
-    assert all(_close(expected[key][0], found[key][0]) for key in binary)
-    for metric in REGRESSION_NAMES:
-        value, _ = found[((), "r", "candidate", metric, False)]
-        assert math.isclose(value, _truth(WIDE_ROWS, "c", metric, None), rel_tol=1e-6)
+    assert ((("color", "red"),), "b", "candidate", "example_count", False) in binary
+    assert ((("color", "red"),), "b", "served", "mean_label", False) in binary
+    wrong = [key for key in binary if not _close(expected[key][0], found[key][0])]
+    assert not wrong, wrong
     errors = {key: (expected[key][1], found[key][1]) for key in binary if expected[key][1]}
-    assert len(errors) >= 8, errors
-    for metric in ("mean_absolute_error", "mean_squared_error"):
-        for model in ("c", "s"):
-            name = "candidate" if model == "c" else "served"
-            errors[metric, model] = (
-                _standard_error(WIDE_ROWS, model, metric),
-                found[((), "r", name, metric, False)][1],
-            )
+    assert len(errors) >= 30, errors
+    for where in slices:
+        color = dict(where).get("color")
+        for metric in REGRESSION_NAMES:
+            value, _ = found[(where, "r", "candidate", metric, False)]
+            assert math.isclose(value, _truth(WIDE_ROWS, "c", metric, color), rel_tol=1e-6)
+        for metric in ("mean_absolute_error", "mean_squared_error"):
+            for model in ("c", "s"):
+                name = "candidate" if model == "c" else "served"
+                errors[where, metric, model] = (
+                    _standard_error(WIDE_ROWS, model, metric, color),
+                    found[(where, "r", name, metric, False)][1],
+                )
     far = {key: pair for key, pair in errors.items() if not 0.5 <= pair[1] / pair[0] <= 2.0}
     assert not far, far
 
@@ -423,7 +440,8 @@ def test_a_batch_is_cut_into_random_groups_that_keep_each_row_together():
         "example_weights": {"b": None},
         "features": {},
     }
-    cut = unbatch._Whole(rows_per_group=16, seed=3)
+    overall = [tfma.slicer.SingleSliceSpec()]
+    cut = unbatch._Whole(overall, rows_per_group=16, seed=3)
     cut.setup()
     groups = list(cut.process(batch))
     assert [len(g["labels"]["b"]) for g in groups] == [16] * 6 + [4]
@@ -432,8 +450,31 @@ def test_a_batch_is_cut_into_random_groups_that_keep_each_row_together():
     assert seen.tolist() != list(range(rows))  # in random groups, not file order
     for group in groups:
         np.testing.assert_array_equal(group["predictions"]["b"][:, 0], group["labels"]["b"] * 10)
-        assert group["example_weights"]["b"] is None and group["features"] == {}
+        assert group["example_weights"]["b"] is None and "features" not in group
         assert list(group[SLICE_KEY_TYPES_KEY]) == [()]
-    whole = unbatch._Whole(rows_per_group=None)
+    whole = unbatch._Whole(overall, rows_per_group=None)
     whole.setup()
     assert [len(g["labels"]["b"]) for g in whole.process(batch)] == [rows]
+
+
+def test_a_batch_is_cut_by_its_rows_slices():
+    """Each row in the groups of its slice keys (TFMA's, from its raw
+    features), every row once; its raw features dropped once sliced."""
+    colors = np.array([[b"red"], [b"blue"], [b"red"], [b"green"], [b"red"]], dtype=object)
+    batch = {
+        "labels": {"b": np.arange(5, dtype=np.float32)},
+        "predictions": {"b": np.arange(5, dtype=np.float32).reshape(5, 1)},
+        "features": {"color": colors},
+    }
+    specs = [tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["color"])]
+    cut = unbatch._Whole([tfma.slicer.SingleSliceSpec(spec=s) for s in specs], None)
+    cut.setup()
+    found = {}
+    for group in cut.process(batch):
+        assert "features" not in group
+        found[frozenset(group[SLICE_KEY_TYPES_KEY])] = group["labels"]["b"].tolist()
+    assert found == {
+        frozenset({(), (("color", "red"),)}): [0.0, 2.0, 4.0],
+        frozenset({(), (("color", "blue"),)}): [1.0],
+        frozenset({(), (("color", "green"),)}): [3.0],
+    }

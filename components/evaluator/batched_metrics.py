@@ -34,7 +34,9 @@ from tensorflow_model_analysis import constants
 from tensorflow_model_analysis.contrib.aggregates import binary_confusion_matrices as bcm
 from tensorflow_model_analysis.metrics import (
     binary_confusion_matrices,
+    calibration,
     calibration_histogram,
+    example_count,
     mean_regression_error,
     metric_types,
     metric_util,
@@ -336,6 +338,48 @@ class _ConfusionMatrices(_Binary):
         return matrices.merge_accumulators([inner, added])
 
 
+class _LabelsPredictionsExamples(_Batched):
+    """calibration's combiner of weighted labels, predictions and examples
+    (mean_label, calibration): their sums."""
+
+    def _add(self, inner, labels, predictions, weights):
+        inner.total_weighted_examples += float(np.sum(weights))
+        inner.total_weighted_labels += float(np.sum(labels.astype(np.float64) * weights))
+        inner.total_weighted_predictions += float(np.sum(predictions.astype(np.float64) * weights))
+        return inner
+
+
+class _Count(beam.CombineFn):
+    """example_count's combiner on whole batches: each batch's weights
+    summed (weighted) or its rows counted. TFMA's adds the sum of an
+    example's weight, or 1 for the example, which a batch is not."""
+
+    def __init__(self, inner: beam.CombineFn) -> None:
+        self._inner = inner
+        self._keys = tuple(k for k in (inner._model_name, inner._output_name) if k)
+        self._weighted = inner._example_weighted
+
+    def create_accumulator(self) -> float:
+        return 0.0
+
+    def add_input(self, accumulator: float, element: Any) -> float:
+        extracts = getattr(element, "extracts", element)
+        found = _standard(extracts, constants.EXAMPLE_WEIGHTS_KEY)
+        weights = _column(_lookup(found, self._keys, required=False))
+        if weights is None:
+            raise ValueError(
+                f"example_count of {self._keys} on whole batches needs the head's "
+                f"example weights, one per row; got {type(found).__name__}"
+            )
+        return accumulator + (float(np.sum(weights)) if self._weighted else float(len(weights)))
+
+    def merge_accumulators(self, accumulators) -> float:
+        return float(sum(accumulators))
+
+    def extract_output(self, accumulator: float) -> Any:
+        return self._inner.extract_output(accumulator)
+
+
 def _batched(computation: Any, whole_batches: bool) -> Any:
     """The computation with its combiner batched where that gives TFMA's
     results; else as it is (derived computations among them). With
@@ -376,6 +420,16 @@ def _batched(computation: Any, whole_batches: bool) -> Any:
             is metric_util.to_label_prediction_example_weight
         ):
             batched = _ConfusionMatrices(combiner, key, combiner._example_weighted, whole_batches)
+    elif kind is calibration._WeightedLabelsPredictionsExamplesCombiner:
+        key = combiner._key
+        if key.sub_key is None and not combiner._class_weights and not combiner._aggregation_type:
+            batched = _LabelsPredictionsExamples(
+                combiner, key, combiner._example_weighted, whole_batches
+            )
+    elif kind is example_count._ExampleCountCombiner:
+        if not whole_batches:
+            return computation  # TFMA's own, an example at a time
+        batched = _Count(combiner)
     if batched is None:
         if whole_batches:
             raise ValueError(
@@ -423,6 +477,8 @@ BatchedMeanSquaredError = _with_batched_combiners(tfma.metrics.MeanSquaredError)
 BatchedMeanAbsolutePercentageError = _with_batched_combiners(
     tfma.metrics.MeanAbsolutePercentageError
 )
+BatchedExampleCount = _with_batched_combiners(tfma.metrics.ExampleCount)
+BatchedMeanLabel = _with_batched_combiners(tfma.metrics.MeanLabel)
 
 # TFMA's class name -> this module's batched class.
 BATCHED = {
@@ -436,6 +492,8 @@ BATCHED = {
         BatchedMeanAbsoluteError,
         BatchedMeanSquaredError,
         BatchedMeanAbsolutePercentageError,
+        BatchedExampleCount,
+        BatchedMeanLabel,
     )
 }
 

@@ -64,13 +64,14 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
     predictions on the same examples. The change bounds are judged on it
     (verdicts.py), not by TFMA's point-estimate change thresholds.
 
-    Without slicings, and where every metric has a batched class, the
-    metrics take whole batches (batched_metrics.py): the eval split is then
-    never split into examples (into random groups of rows under intervals).
+    Where every metric has a batched class, the metrics take whole batches
+    (batched_metrics.py): the eval split is then never split into examples,
+    only its batches into their slices (and random groups of rows under
+    intervals).
     """
     intervals = spec.confidence is not None and (with_baseline or spec.has_slice_bounds)
     single = is_single_output(spec)
-    whole_batches = not spec.slices and all(
+    whole_batches = all(
         head.tfma_class(metric) in batched_metrics.BATCHED
         for head in spec.heads
         for metric in head.metrics
@@ -116,7 +117,7 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
                     )
             metrics.append(metric_config)
         if spec.slices and any(head.needs_both_classes(m) for m in head.metrics):
-            metrics.append(tfma.MetricConfig(class_name="MeanLabel"))
+            metrics.append(batched_metrics.metric_config("MeanLabel", MEAN_LABEL, whole_batches))
         output_names = [] if single else [head.output]
         metrics_specs.append(tfma.MetricsSpec(output_names=output_names, metrics=metrics))
     options = tfma.Options()

@@ -175,10 +175,11 @@ def extractors(models: list, eval_config: tfma.EvalConfig, seed: int | None = No
     if not batched_metrics.reads_whole_batches(eval_config):
         return found[:at] + [keep, unbatch.extractor()] + found[at + 1 :]
     slicing = names.index(tfma.extractors.SLICE_KEY_EXTRACTOR_STAGE_NAME)
-    if slicing != at + 1 or len(eval_config.slicing_specs) > 1:
-        raise ValueError("whole batches are evaluated on the overall slice only")
+    if slicing != at + 1:
+        raise ValueError(f"TFMA's slice keys stage is not right after its split: {names}")
     intervals = eval_config.options.compute_confidence_intervals.value
-    grouped = unbatch.whole_batches(unbatch.ROWS_PER_GROUP if intervals else None, seed)
+    rows_per_group = unbatch.ROWS_PER_GROUP if intervals else None
+    grouped = unbatch.whole_batches(eval_config, rows_per_group, seed)
     return found[:at] + [keep, grouped] + found[slicing + 1 :]
 
 

@@ -12,13 +12,14 @@ None stays None, and a dict with nothing in it is left out. Any other
 batch (sparse or ragged values, lists, arrays of different lengths) goes
 through TFMA's own split.
 
-Where the metrics take whole batches (batched_metrics.reads_whole_batches:
-no slicing but the whole split), the batches are not split into examples:
-`whole_batches` stands for both TFMA's split and its slice keys, each
-batch one extract of the overall slice, or, under jackknife intervals,
-each random group of `ROWS_PER_GROUP` of its rows. What TFMA does per example
-after the split (its slicing, its preprocessing for the metrics, Beam's
-work on every element) was about three quarters of the evaluator's time.
+Where the metrics take whole batches (batched_metrics.reads_whole_batches),
+the batches are not split into examples: `whole_batches` stands for both
+TFMA's split and its slice keys. The rows of a batch that fall in the same
+slices (TFMA's slice keys, found on each row's raw features) are one
+extract; under jackknife intervals, each random group of `ROWS_PER_GROUP`
+of them is. What TFMA does per example after the split (its preprocessing
+for the metrics, the fan-out to slices, Beam's work on every element) was
+about three quarters of the evaluator's time.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import tensorflow_model_analysis as tfma
-from tensorflow_model_analysis.constants import ARROW_RECORD_BATCH_KEY, SLICE_KEY_TYPES_KEY
+from tensorflow_model_analysis.constants import (
+    ARROW_RECORD_BATCH_KEY,
+    FEATURES_KEY,
+    SLICE_KEY_TYPES_KEY,
+)
 from tensorflow_model_analysis.extractors import unbatch_extractor
 from tensorflow_model_analysis.slicer import slicer_lib
 
@@ -108,16 +113,27 @@ def _take(value: Any, rows: np.ndarray) -> Any:
     if value is None:
         return None
     if type(value) is not np.ndarray or value.ndim == 0:
-        raise _NotDense
+        raise ValueError(
+            "whole batches need labels, predictions and example weights as arrays "
+            f"of one row per example; got {type(value).__name__}: evaluate this "
+            "model's metrics on single examples"
+        )
     return value[rows]
 
 
 class _Whole(beam.DoFn):
-    """Each batch as extracts of the overall slice: the batch itself, or,
-    with `rows_per_group`, its rows in random groups of at most that many
-    (a batch with values other than arrays stays whole); `seed` for tests."""
+    """Each batch as extracts of its slices: the rows of one batch with the
+    same slice keys (all of them, without slicings) together, their raw
+    features dropped once sliced; with `rows_per_group`, those rows in
+    random groups of at most that many. `seed` for tests."""
 
-    def __init__(self, rows_per_group: int | None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        slicings: list[slicer_lib.SingleSliceSpec],
+        rows_per_group: int | None,
+        seed: int | None = None,
+    ) -> None:
+        self._slicings = slicings
         self._rows_per_group = rows_per_group
         self._seed = seed
         self._random: np.random.Generator | None = None
@@ -125,42 +141,68 @@ class _Whole(beam.DoFn):
     def setup(self) -> None:
         self._random = np.random.default_rng(self._seed)
 
+    def _by_slice_keys(self, batched: dict[str, Any], size: int) -> dict[tuple, list[int]]:
+        """The batch's rows by their slice keys (TFMA's, from each row's raw
+        features)."""
+        if self._slicings == [slicer_lib.SingleSliceSpec()]:
+            return {((),): list(range(size))}
+        features = batched.get(FEATURES_KEY) or {}
+        examples = split({FEATURES_KEY: features}) if features else [{}] * size
+        if len(examples) != size:
+            raise ValueError(f"a batch of {size} rows has raw features for {len(examples)}")
+        found: dict[tuple, list[int]] = {}
+        for row, example in enumerate(examples):
+            features = example.get(FEATURES_KEY, {})
+            keys = set(slicer_lib.get_slices_for_features_dicts([], features, self._slicings))
+            found.setdefault(tuple(sorted(keys, key=repr)), []).append(row)
+        return found
+
     def process(self, batched: dict[str, Any]):
-        kept = {k: v for k, v in batched.items() if k != ARROW_RECORD_BATCH_KEY}
-        overall = slicer_lib.slice_keys_to_numpy_array([()])
+        kept = {k: v for k, v in batched.items() if k not in (ARROW_RECORD_BATCH_KEY, FEATURES_KEY)}
         size = _size(kept)
-        if self._rows_per_group and size:
-            order = self._random.permutation(size)
-            try:
-                groups = [
-                    _take(kept, order[at : at + self._rows_per_group])
-                    for at in range(0, size, self._rows_per_group)
+        if not size:
+            return
+        for keys, rows in self._by_slice_keys(batched, size).items():
+            rows = np.asarray(rows)
+            if self._rows_per_group:
+                rows = self._random.permutation(rows)
+                parts = [
+                    rows[at : at + self._rows_per_group]
+                    for at in range(0, len(rows), self._rows_per_group)
                 ]
-            except _NotDense:
-                groups = [kept]
-        else:
-            groups = [kept]
-        for group in groups:
-            group[SLICE_KEY_TYPES_KEY] = overall
-            yield group
+            else:
+                parts = [rows]
+            slice_keys = slicer_lib.slice_keys_to_numpy_array(list(keys))
+            for part in parts:
+                group = _take(kept, part)
+                group[SLICE_KEY_TYPES_KEY] = slice_keys
+                yield group
 
 
 @beam.ptransform_fn
 def _whole_batches(
-    extracts: beam.PCollection, rows_per_group: int | None, seed: int | None
+    extracts: beam.PCollection,
+    slicings: list[slicer_lib.SingleSliceSpec],
+    rows_per_group: int | None,
+    seed: int | None,
 ) -> beam.PCollection:
-    return extracts | "OverallSlice" >> beam.ParDo(_Whole(rows_per_group, seed))
+    return extracts | "SliceWholeBatches" >> beam.ParDo(_Whole(slicings, rows_per_group, seed))
 
 
 def whole_batches(
-    rows_per_group: int | None = None, seed: int | None = None
+    eval_config: tfma.EvalConfig, rows_per_group: int | None = None, seed: int | None = None
 ) -> tfma.extractors.Extractor:
     """The stage standing for TFMA's split and its slice keys where the
     metrics take whole batches (named as TFMA's slice keys stage, which
-    TFMA's evaluator runs after). With `rows_per_group`, each batch is cut
-    into random groups of rows, for intervals whose buckets are drawn per
-    extract."""
+    TFMA's evaluator runs after): the rows of each batch grouped by their
+    slices (`eval_config`'s slicing specs). With `rows_per_group`, each
+    group is cut into random groups of rows, for intervals whose buckets
+    are drawn per extract."""
+    if eval_config.cross_slicing_specs:
+        raise ValueError("whole batches do not take cross slicings")
+    specs = eval_config.slicing_specs or [tfma.SlicingSpec()]
+    slicings = [slicer_lib.SingleSliceSpec(spec=spec) for spec in specs]
     return tfma.extractors.Extractor(
         stage_name=tfma.extractors.SLICE_KEY_EXTRACTOR_STAGE_NAME,
-        ptransform=_whole_batches(rows_per_group, seed),
+        ptransform=_whole_batches(slicings, rows_per_group, seed),
     )
