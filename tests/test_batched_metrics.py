@@ -160,9 +160,11 @@ def _close(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _truth(rows: list[dict], model: str, metric: str, color: str | None) -> float:
-    """A regression metric computed from the rows with numpy (float32
-    differences, weighted; the percentage error skips labels of 0)."""
+def _errors(
+    rows: list[dict], model: str, metric: str, color: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's regression error (of one color) and weight, with numpy
+    (float32 differences; the percentage error skips labels of 0)."""
     kept = [r for r in rows if color is None or r["color"] == color]
     labels = np.array([r["lr"] for r in kept], np.float32)
     predictions = np.array([r[f"pr_{model}"] for r in kept], np.float32)
@@ -174,19 +176,19 @@ def _truth(rows: list[dict], model: str, metric: str, color: str | None) -> floa
         counted = labels != 0
         errors = 100 * np.abs((labels - predictions)[counted] / labels[counted]).astype(np.float64)
         weights = weights[counted]
+    return errors, weights
+
+
+def _truth(rows: list[dict], model: str, metric: str, color: str | None) -> float:
+    """A regression metric computed from the rows: the weighted mean error."""
+    errors, weights = _errors(rows, model, metric, color)
     return float(np.sum(errors * weights) / np.sum(weights))
 
 
 def _standard_error(rows: list[dict], model: str, metric: str, color: str | None) -> float:
-    """A weighted mean error's standard error, from the rows (of one color):
-    the square root of sum(w^2 (e - mean)^2), over sum(w)."""
-    rows = [r for r in rows if color is None or r["color"] == color]
-    labels = np.array([r["lr"] for r in rows], np.float32)
-    predictions = np.array([r[f"pr_{model}"] for r in rows], np.float32)
-    weights = np.array([r["wr"] for r in rows], np.float64)
-    errors = np.abs(labels - predictions).astype(np.float64)
-    if metric == "mean_squared_error":
-        errors = errors**2
+    """A weighted mean error's standard error, from the rows: the square
+    root of sum(w^2 (e - mean)^2), over sum(w)."""
+    errors, weights = _errors(rows, model, metric, color)
     mean = np.sum(weights * errors) / np.sum(weights)
     return float(np.sqrt(np.sum(weights**2 * (errors - mean) ** 2)) / np.sum(weights))
 
