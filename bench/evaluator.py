@@ -12,7 +12,8 @@ repetition), in two variants that alternate, `--repeats` times each
   into examples with every raw column and the serialized examples carried
   into it, its positional calls of the signatures (the evaluator as it was
   up to session 9, and stock TFMA);
-- after: the batched metrics (components/evaluator/batched_metrics.py),
+- after: the batched metrics (components/evaluator/batched_metrics.py and
+  combiners.py),
   only the slicing columns carried, the split of unbatch.py and the
   signatures called by name (models.py); without `--sliced` and
   `--compared` (no slicing, no intervals), whole batches: no split at all.
@@ -44,7 +45,10 @@ VARIANTS = ("before", "after")
 # or name matches.
 STAGES = [
     ("metric combiners (per example)", ("tensorflow_model_analysis/metrics/",)),
-    ("batched metrics", ("components/evaluator/batched_metrics",)),
+    (
+        "batched metrics",
+        ("components/evaluator/batched_metrics", "components/evaluator/combiners"),
+    ),
     (
         "splitting batches into examples",
         ("tensorflow_model_analysis/utils/util.py", "components/evaluator/unbatch"),
