@@ -20,7 +20,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.constants import SLICE_KEY_TYPES_KEY
 from tensorflow_model_analysis.metrics import mean_regression_error
 
-from components.evaluator import batched_metrics, unbatch
+from components.evaluator import batched_metrics, combiners, unbatch
 from components.evaluator.eval_config import build_eval_config
 from components.evaluator.gates import EvaluationSpec
 from components.evaluator.results import extractors, slice_key
@@ -122,7 +122,7 @@ def _evaluate(
         eval_config=config,
         data_location=data,
         output_path=output,
-        extractors=extractors([], config, seed=11),
+        extractors=extractors([], config),
         random_seed_for_testing=7,
     )
     values = {}
@@ -185,14 +185,6 @@ def _truth(rows: list[dict], model: str, metric: str, color: str | None) -> floa
     return float(np.sum(errors * weights) / np.sum(weights))
 
 
-def _standard_error(rows: list[dict], model: str, metric: str, color: str | None) -> float:
-    """A weighted mean error's standard error, from the rows: the square
-    root of sum(w^2 (e - mean)^2), over sum(w)."""
-    errors, weights = _errors(rows, model, metric, color)
-    mean = np.sum(weights * errors) / np.sum(weights)
-    return float(np.sqrt(np.sum(weights**2 * (errors - mean) ** 2)) / np.sum(weights))
-
-
 ROWS = _rows(300, seed=3)
 
 
@@ -203,7 +195,7 @@ def evaluated(tmp_path_factory) -> dict[bool, dict]:
     merged)."""
     folder = tmp_path_factory.mktemp("batched")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(batched_metrics, "BATCH", 7)
+        patch.setattr(combiners, "BATCH", 7)
         return {batched: _evaluate(folder, ROWS, batched) for batched in (False, True)}
 
 
@@ -254,9 +246,9 @@ def test_tfma_s_own_regression_merge_counts_the_first_accumulator_twice():
     assert (merged.total_example_weights, merged.total_regression_error) == (3.0, 40.0)
 
     key = tfma.metrics.MetricKey(name="mean_absolute_error")
-    batched = batched_metrics._RegressionError(own, key, weighted=True)
+    batched = combiners.RegressionError(own, key, weighted=True)
     accumulators = [
-        batched_metrics._Accumulator(mean_regression_error._MeanRegressionErrorAccumulator(1.0, e))
+        combiners.Accumulator(mean_regression_error._MeanRegressionErrorAccumulator(1.0, e))
         for e in (10.0, 20.0)
     ]
     result = batched.extract_output(batched.merge_accumulators(accumulators))
@@ -340,7 +332,7 @@ def test_a_batch_without_one_number_per_row_is_added_an_example_at_a_time():
             return accumulator
 
     recording = Recording(None, "", "", None, None, None, True)
-    whole = batched_metrics._RegressionError(recording, key, weighted=True, whole_batches=True)
+    whole = combiners.RegressionError(recording, key, weighted=True, whole_batches=True)
     whole.add_input(whole.create_accumulator(), tfma.metrics.StandardMetricInputs(batch))
     assert seen == [[1.0], [2.0], [3.0]]
 
@@ -371,16 +363,17 @@ def _spec(**evaluation) -> EvaluationSpec:
     return config.evaluation_spec()
 
 
-def test_the_metrics_take_whole_batches_where_every_metric_has_a_batched_class():
+def test_the_metrics_take_whole_batches_without_intervals_where_every_metric_is_batched():
     assert batched_metrics.reads_whole_batches(build_eval_config(_spec()))
-    # compared with the served model, with intervals or without
+    # compared with the served model: the jackknife's buckets are drawn per extract
     paired = build_eval_config(_spec(), with_baseline=True)
     assert paired.options.compute_confidence_intervals.value
-    assert batched_metrics.reads_whole_batches(paired)
+    assert not batched_metrics.reads_whole_batches(paired)
     unpaired = _spec(confidence="none")
     assert batched_metrics.reads_whole_batches(build_eval_config(unpaired, with_baseline=True))
-    # with slicings (their rows grouped by slice in each batch)
-    assert batched_metrics.reads_whole_batches(build_eval_config(_spec(slices=[["c"]])))
+    # with slicings (their rows grouped by slice in each batch), no interval
+    sliced = _spec(slices=[["c"]], confidence="none")
+    assert batched_metrics.reads_whole_batches(build_eval_config(sliced))
     # a metric without a batched class
     spec = _spec()
     heads = [spec.heads[0].model_copy(update={"metrics": ["binary_crossentropy"]}), spec.heads[1]]
@@ -392,22 +385,19 @@ WIDE_ROWS = _rows(2000, seed=5)
 
 
 @pytest.fixture(scope="module")
-def evaluated_in_groups(tmp_path_factory) -> dict[bool, dict]:
-    """2,000 rows evaluated, overall and by color with jackknife intervals,
-    by TFMA's own combiners on single examples and by the batched ones on
-    random groups of rows of the same slices."""
-    folder = tmp_path_factory.mktemp("groups")
-    return {batched: _evaluate(folder, WIDE_ROWS, batched, whole=True) for batched in (False, True)}
+def evaluated_by_slice(tmp_path_factory) -> dict[bool, dict]:
+    """2,000 rows evaluated, overall and by color, by TFMA's own combiners
+    on single examples and by the batched ones on the rows of each batch
+    that share their slices."""
+    folder = tmp_path_factory.mktemp("slices")
+    return {
+        batched: _evaluate(folder, WIDE_ROWS, batched, whole=True, intervals=False)
+        for batched in (False, True)
+    }
 
 
-def test_whole_batches_in_random_groups_give_tfma_s_values_and_intervals(evaluated_in_groups):
-    """The values and diffs are TFMA's; the jackknife's standard errors come
-    from other buckets (of groups of rows, not of rows), so they are the
-    same only to within the estimate's own noise: 20 buckets give a
-    standard error about 16% uncertain, hence the factor of 2 (seeded).
-    The regression errors are checked against the weighted mean's own
-    standard error (TFMA's per-example merge miscounts them)."""
-    expected, found = evaluated_in_groups[False], evaluated_in_groups[True]
+def test_whole_batches_by_slice_give_tfma_s_values(evaluated_by_slice):
+    expected, found = evaluated_by_slice[False], evaluated_by_slice[True]
     assert found.keys() == expected.keys()
     slices = {key[0] for key in found}
     assert slices == {(), (("color", "red"),), (("color", "blue"),)}
@@ -416,47 +406,16 @@ def test_whole_batches_in_random_groups_give_tfma_s_values_and_intervals(evaluat
     assert ((("color", "red"),), "b", "served", "mean_label", False) in binary
     wrong = [key for key in binary if not _close(expected[key][0], found[key][0])]
     assert not wrong, wrong
-    errors = {key: (expected[key][1], found[key][1]) for key in binary if expected[key][1]}
-    assert len(errors) >= 30, errors
     for where in slices:
         color = dict(where).get("color")
         for metric in REGRESSION_NAMES:
             value, _ = found[(where, "r", "candidate", metric, False)]
             assert math.isclose(value, _truth(WIDE_ROWS, "c", metric, color), rel_tol=1e-6)
-        for metric in ("mean_absolute_error", "mean_squared_error"):
-            for model in ("c", "s"):
-                name = "candidate" if model == "c" else "served"
-                errors[where, metric, model] = (
-                    _standard_error(WIDE_ROWS, model, metric, color),
-                    found[(where, "r", name, metric, False)][1],
-                )
-    far = {key: pair for key, pair in errors.items() if not 0.5 <= pair[1] / pair[0] <= 2.0}
-    assert not far, far
 
 
-def test_a_batch_is_cut_into_random_groups_that_keep_each_row_together():
-    rows = 100
-    batch = {
-        "labels": {"b": np.arange(rows, dtype=np.float32)},
-        "predictions": {"b": np.arange(rows, dtype=np.float32).reshape(rows, 1) * 10},
-        "example_weights": {"b": None},
-        "features": {},
-    }
-    overall = [tfma.slicer.SingleSliceSpec()]
-    cut = unbatch._Whole(overall, rows_per_group=16, seed=3)
-    cut.setup()
-    groups = list(cut.process(batch))
-    assert [len(g["labels"]["b"]) for g in groups] == [16] * 6 + [4]
-    seen = np.concatenate([g["labels"]["b"] for g in groups])
-    assert sorted(seen.tolist()) == list(range(rows))  # every row once
-    assert seen.tolist() != list(range(rows))  # in random groups, not file order
-    for group in groups:
-        np.testing.assert_array_equal(group["predictions"]["b"][:, 0], group["labels"]["b"] * 10)
-        assert group["example_weights"]["b"] is None and "features" not in group
-        assert list(group[SLICE_KEY_TYPES_KEY]) == [()]
-    whole = unbatch._Whole(overall, rows_per_group=None)
-    whole.setup()
-    assert [len(g["labels"]["b"]) for g in whole.process(batch)] == [rows]
+def test_whole_batches_under_intervals_are_refused():
+    with pytest.raises(ValueError, match="jackknife intervals"):
+        extractors([], _eval_config(batched=True, whole=True, intervals=True))
 
 
 def test_a_batch_is_cut_by_its_rows_slices():
@@ -469,8 +428,7 @@ def test_a_batch_is_cut_by_its_rows_slices():
         "features": {"color": colors},
     }
     specs = [tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["color"])]
-    cut = unbatch._Whole([tfma.slicer.SingleSliceSpec(spec=s) for s in specs], None)
-    cut.setup()
+    cut = unbatch._Whole([tfma.slicer.SingleSliceSpec(spec=s) for s in specs])
     found = {}
     for group in cut.process(batch):
         assert "features" not in group

@@ -149,7 +149,7 @@ def _shared(models: list) -> Any:
     return models if len(models) > 1 else (models[0] if models else None)
 
 
-def extractors(models: list, eval_config: tfma.EvalConfig, seed: int | None = None) -> list:
+def extractors(models: list, eval_config: tfma.EvalConfig) -> list:
     """TFMA's default extractors, with one stage added once labels, weights
     and predictions are extracted, before TFMA splits batches into examples:
 
@@ -162,8 +162,7 @@ def extractors(models: list, eval_config: tfma.EvalConfig, seed: int | None = No
 
     and TFMA's split of batches into examples replaced by unbatch.py's; where
     the metrics take whole batches, its split and its slice keys are
-    replaced by unbatch.whole_batches (random groups of rows under
-    intervals; `seed` draws them, for tests).
+    replaced by unbatch.whole_batches.
     """
     found = tfma.default_extractors(eval_shared_model=_shared(models), eval_config=eval_config)
     names = [e.stage_name for e in found]
@@ -177,10 +176,12 @@ def extractors(models: list, eval_config: tfma.EvalConfig, seed: int | None = No
     slicing = names.index(tfma.extractors.SLICE_KEY_EXTRACTOR_STAGE_NAME)
     if slicing != at + 1:
         raise ValueError(f"TFMA's slice keys stage is not right after its split: {names}")
-    intervals = eval_config.options.compute_confidence_intervals.value
-    rows_per_group = unbatch.ROWS_PER_GROUP if intervals else None
-    grouped = unbatch.whole_batches(eval_config, rows_per_group, seed)
-    return found[:at] + [keep, grouped] + found[slicing + 1 :]
+    if eval_config.options.compute_confidence_intervals.value:
+        raise ValueError(
+            "whole batches under jackknife intervals: its buckets are drawn per "
+            "extract, so they must be single examples"
+        )
+    return found[:at] + [keep, unbatch.whole_batches(eval_config)] + found[slicing + 1 :]
 
 
 def run_tfma(

@@ -16,8 +16,7 @@ Where the metrics take whole batches (batched_metrics.reads_whole_batches),
 the batches are not split into examples: `whole_batches` stands for both
 TFMA's split and its slice keys. The rows of a batch that fall in the same
 slices (TFMA's slice keys, found on each row's raw features) are one
-extract; under jackknife intervals, each random group of `ROWS_PER_GROUP`
-of them is. What TFMA does per example after the split (its preprocessing
+extract. What TFMA does per example after the split (its preprocessing
 for the metrics, the fan-out to slices, Beam's work on every element) was
 about three quarters of the evaluator's time.
 """
@@ -37,13 +36,6 @@ from tensorflow_model_analysis.constants import (
 )
 from tensorflow_model_analysis.extractors import unbatch_extractor
 from tensorflow_model_analysis.slicer import slicer_lib
-
-# Under intervals, the most rows of one batch kept together. TFMA's
-# jackknife draws each extract's bucket at random: groups of random rows
-# keep its buckets random subsets of the rows (a batch in file order would
-# not be), 16 rows a group cut the extracts 16-fold, and on a 5,000-row
-# eval split each of the 20 buckets still gets about 16 groups.
-ROWS_PER_GROUP = 16
 
 
 class _NotDense(Exception):
@@ -124,22 +116,10 @@ def _take(value: Any, rows: np.ndarray) -> Any:
 class _Whole(beam.DoFn):
     """Each batch as extracts of its slices: the rows of one batch with the
     same slice keys (all of them, without slicings) together, their raw
-    features dropped once sliced; with `rows_per_group`, those rows in
-    random groups of at most that many. `seed` for tests."""
+    features dropped once sliced."""
 
-    def __init__(
-        self,
-        slicings: list[slicer_lib.SingleSliceSpec],
-        rows_per_group: int | None,
-        seed: int | None = None,
-    ) -> None:
+    def __init__(self, slicings: list[slicer_lib.SingleSliceSpec]) -> None:
         self._slicings = slicings
-        self._rows_per_group = rows_per_group
-        self._seed = seed
-        self._random: np.random.Generator | None = None
-
-    def setup(self) -> None:
-        self._random = np.random.default_rng(self._seed)
 
     def _by_slice_keys(self, batched: dict[str, Any], size: int) -> dict[tuple, list[int]]:
         """The batch's rows by their slice keys (TFMA's, from each row's raw
@@ -163,46 +143,28 @@ class _Whole(beam.DoFn):
         if not size:
             return
         for keys, rows in self._by_slice_keys(batched, size).items():
-            rows = np.asarray(rows)
-            if self._rows_per_group:
-                rows = self._random.permutation(rows)
-                parts = [
-                    rows[at : at + self._rows_per_group]
-                    for at in range(0, len(rows), self._rows_per_group)
-                ]
-            else:
-                parts = [rows]
-            slice_keys = slicer_lib.slice_keys_to_numpy_array(list(keys))
-            for part in parts:
-                group = _take(kept, part)
-                group[SLICE_KEY_TYPES_KEY] = slice_keys
-                yield group
+            group = _take(kept, np.asarray(rows))
+            group[SLICE_KEY_TYPES_KEY] = slicer_lib.slice_keys_to_numpy_array(list(keys))
+            yield group
 
 
 @beam.ptransform_fn
 def _whole_batches(
-    extracts: beam.PCollection,
-    slicings: list[slicer_lib.SingleSliceSpec],
-    rows_per_group: int | None,
-    seed: int | None,
+    extracts: beam.PCollection, slicings: list[slicer_lib.SingleSliceSpec]
 ) -> beam.PCollection:
-    return extracts | "SliceWholeBatches" >> beam.ParDo(_Whole(slicings, rows_per_group, seed))
+    return extracts | "SliceWholeBatches" >> beam.ParDo(_Whole(slicings))
 
 
-def whole_batches(
-    eval_config: tfma.EvalConfig, rows_per_group: int | None = None, seed: int | None = None
-) -> tfma.extractors.Extractor:
+def whole_batches(eval_config: tfma.EvalConfig) -> tfma.extractors.Extractor:
     """The stage standing for TFMA's split and its slice keys where the
     metrics take whole batches (named as TFMA's slice keys stage, which
     TFMA's evaluator runs after): the rows of each batch grouped by their
-    slices (`eval_config`'s slicing specs). With `rows_per_group`, each
-    group is cut into random groups of rows, for intervals whose buckets
-    are drawn per extract."""
+    slices (`eval_config`'s slicing specs)."""
     if eval_config.cross_slicing_specs:
         raise ValueError("whole batches do not take cross slicings")
     specs = eval_config.slicing_specs or [tfma.SlicingSpec()]
     slicings = [slicer_lib.SingleSliceSpec(spec=spec) for spec in specs]
     return tfma.extractors.Extractor(
         stage_name=tfma.extractors.SLICE_KEY_EXTRACTOR_STAGE_NAME,
-        ptransform=_whole_batches(slicings, rows_per_group, seed),
+        ptransform=_whole_batches(slicings),
     )
