@@ -1,6 +1,7 @@
 """Benchmark 9, slices: the evaluator's time with two slicings vs none.
 
     python -m bench.slices [--repeats 3] [--large-repeats 1] [--no-large] [--no-compared]
+    python -m bench.slices --private-ab [--repeats 3]
 
 The evaluator (MultiHeadEvaluator's executor, in this process: TFMA on the
 DirectRunner, the degenerate check, the verdicts) runs on the eval split of
@@ -11,6 +12,11 @@ per-slice AUC bound, the two alternating, `--repeats` times each (median).
 "compared": the same with the served model evaluated too and the jackknife
 intervals on (a retraining run's evaluation), 15k rows only unless
 `--large-compared`. Goal: two slicings at most 1.3x the time without.
+
+`--private-ab`: the sliced evaluation under intervals (15k rows, candidate
+and compared) with TFMA's private intermediates kept out of the
+jackknife's samples (components/evaluator/jackknife.py) and, alternating,
+kept in (its wrapping switched off in this process): the change's effect.
 """
 
 from __future__ import annotations
@@ -143,6 +149,44 @@ def measure(config, examples_uri: str, model: str, compared: bool, repeats: int)
     }
 
 
+def _kept_in(kept_out: bool):
+    """A context where the private intermediates are kept in the jackknife's
+    samples (TFMA's own behaviour), unless `kept_out`."""
+    import contextlib
+    from unittest import mock
+
+    from components.evaluator import jackknife
+
+    if kept_out:
+        return contextlib.nullcontext()
+    return mock.patch.object(jackknife, "_keep_private_out", lambda metrics: {})
+
+
+def private_ab(home: str, repeats: int) -> dict:
+    prepared = prepare(home)
+    rows = _count(os.path.join(prepared.raw_examples, "Split-eval", "*"))
+    figures, lines = {}, []
+    for compared in (False, True):
+        mode = "compared" if compared else "candidate"
+        print(f"[15k rows: {rows} eval rows, two slicings, {mode}]", flush=True)
+        times: dict[str, list[float]] = {"kept_out": [], "kept_in": []}
+        for repeat in range(repeats):
+            order = ("kept_out", "kept_in") if repeat % 2 == 0 else ("kept_in", "kept_out")
+            for name in order:
+                with _kept_in(name == "kept_out"):
+                    seconds = evaluate(
+                        prepared.config, prepared.raw_examples, prepared.model, True, compared
+                    )
+                times[name].append(seconds)
+                print(f"  {name}: {seconds:.1f} s", flush=True)
+        ratio = median(times["kept_out"]) / median(times["kept_in"])
+        figures[mode] = {"seconds": times, "eval_rows": rows, "ratio": ratio}
+        lines.append(
+            result("slices", f"private_kept_out_vs_in_15k_{mode}", ratio, "measured", True)
+        )
+    return {"figures": figures, "results": lines}
+
+
 def run(
     home: str, repeats: int, large_repeats: int, large: bool, compared: bool, large_compared: bool
 ) -> dict:
@@ -192,7 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-large", action="store_true")
     parser.add_argument("--no-compared", action="store_true")
     parser.add_argument("--large-compared", action="store_true")
+    parser.add_argument("--private-ab", action="store_true")
     args = parser.parse_args(argv)
+    if args.private_ab:
+        save("slices", private_ab(args.home, args.repeats), smoke=False, stem="slices-private")
+        return 0
     outcome = run(
         args.home,
         args.repeats,

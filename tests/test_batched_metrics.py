@@ -110,14 +110,17 @@ def _evaluate(
     whole: bool = False,
     intervals: bool = True,
     sliced: bool = True,
+    config: tfma.EvalConfig | None = None,
 ) -> dict:
+    """Every reported (slice, output, model, metric, is_diff): (value, standard
+    error), by TFMA on `rows` with `_eval_config` (or `config`)."""
     os.makedirs(folder, exist_ok=True)
     data = os.path.join(folder, "examples.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
         for row in rows:
             writer.write(serialized_example(row))
     output = os.path.join(folder, f"{batched}-{whole}-{intervals}-{sliced}")
-    config = _eval_config(batched, whole, intervals, sliced)
+    config = config or _eval_config(batched, whole, intervals, sliced)
     tfma.run_model_analysis(
         eval_config=config,
         data_location=data,

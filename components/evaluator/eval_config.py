@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
 
-from components.evaluator import batched_metrics
+from components.evaluator import batched_metrics, jackknife
 from components.evaluator.gates import EvaluationSpec, HeadGates, Threshold
 from trainer_module.signatures import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 
@@ -69,7 +69,8 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
     never split into examples, only its batches into their slices. Under
     intervals it is: TFMA's jackknife draws a bucket per extract, and
     buckets of groups of rows gave standard errors off by up to 2.4x on
-    small splits.
+    small splits. Under intervals, the last metrics spec keeps the private
+    intermediates out of the jackknife's samples (jackknife.py).
     """
     intervals = spec.confidence is not None and (with_baseline or spec.has_slice_bounds)
     single = is_single_output(spec)
@@ -124,6 +125,7 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
         metrics_specs.append(tfma.MetricsSpec(output_names=output_names, metrics=metrics))
     options = tfma.Options()
     if intervals:
+        metrics_specs.append(tfma.MetricsSpec(metrics=[jackknife.metric_config()]))
         options.compute_confidence_intervals.value = True
         options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.JACKKNIFE
     return tfma.EvalConfig(

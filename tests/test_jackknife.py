@@ -1,0 +1,98 @@
+"""Under jackknife intervals the private intermediates (an AUC's
+10,000-threshold confusion matrices) are kept out of the jackknife's
+samples: every reported value and standard error stays TFMA's, on two
+models, a binary and a regression output and a slicing; the keeping-out
+runs after every derived metric; and an intermediate is really out of the
+samples (what makes the sliced evaluation cheaper, benchmark 9)."""
+
+from __future__ import annotations
+
+import pytest
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.api import types
+from tensorflow_model_analysis.evaluators import confidence_intervals_util
+from tensorflow_model_analysis.evaluators import jackknife as tfma_jackknife
+from tensorflow_model_analysis.evaluators import (
+    metrics_plots_and_validations_evaluator as tfma_evaluator,
+)
+from tensorflow_model_analysis.metrics import binary_confusion_matrices, metric_specs, metric_types
+from tensorflow_model_analysis.utils import config_util
+
+from components.evaluator import jackknife
+from components.evaluator.eval_config import build_eval_config
+from tests.test_batched_metrics import ROWS, _close, _eval_config, _evaluate, _spec
+
+
+def _kept_out(config: tfma.EvalConfig) -> tfma.EvalConfig:
+    config.metrics_specs.append(tfma.MetricsSpec(metrics=[jackknife.metric_config()]))
+    return config
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory) -> dict[bool, dict]:
+    folder = tmp_path_factory.mktemp("jackknife")
+    return {
+        kept_out: _evaluate(
+            folder / str(kept_out),
+            ROWS,
+            batched=True,
+            config=_kept_out(_eval_config(True)) if kept_out else None,
+        )
+        for kept_out in (False, True)
+    }
+
+
+def test_values_and_standard_errors_are_tfma_s_with_the_intermediates_kept_out(evaluated):
+    plain, kept_out = evaluated[False], evaluated[True]
+    assert plain.keys() == kept_out.keys()
+    assert not any(key[3].startswith("_") for key in kept_out)
+    with_errors = [key for key, (_, error) in plain.items() if error is not None]
+    # the AUC and its paired diff on each slice have an interval
+    auc = [key for key in with_errors if key[3] == "auc"]
+    assert {(key[0], key[4]) for key in auc} == {
+        (slice_, diff)
+        for slice_ in ((), (("color", "red"),), (("color", "blue"),))
+        for diff in (False, True)
+    }
+    for key, (value, error) in plain.items():
+        assert _close(kept_out[key][0], value), key
+        assert _close(kept_out[key][1], error), key
+
+
+def _derived(config: tfma.EvalConfig) -> list:
+    config = config_util.update_eval_config_with_defaults(config)
+    found = metric_specs.to_computations(config.metrics_specs, eval_config=config)
+    return tfma_evaluator._filter_and_separate_computations(found).derived_computations
+
+
+def test_the_intermediates_are_kept_out_after_every_derived_metric():
+    spec = _spec(slices=[["c"]])
+    config = build_eval_config(spec, with_baseline=True)
+    derived = _derived(config)
+    assert [c.keys for c in derived].index([metric_types.MetricKey(jackknife.NAME)]) == (
+        len(derived) - 1
+    )
+    # without intervals there is nothing to keep out of samples
+    unpaired = build_eval_config(_spec(slices=[["c"]], confidence="none"), with_baseline=True)
+    assert all(c.keys != [metric_types.MetricKey(jackknife.NAME)] for c in _derived(unpaired))
+
+
+def test_a_private_matrix_is_out_of_the_samples_and_a_metric_is_in():
+    matrices_key = metric_types.MetricKey("_binary_confusion_matrices_10000", output_name="b")
+    auc_key = metric_types.MetricKey("auc", output_name="b")
+    dunder_key = metric_types.MetricKey("__kept", output_name="b")
+    matrices = binary_confusion_matrices.Matrices(
+        thresholds=[0.5], tp=[1.0], fp=[2.0], tn=[3.0], fn=[4.0]
+    )
+    assert isinstance(matrices, types.StructuredMetricValue)
+    metrics = {matrices_key: matrices, auc_key: 0.75, dunder_key: matrices}
+    (computation,) = jackknife.KeepPrivateOutOfSamples().computations()
+    metrics.update(computation.result(metrics))
+    assert isinstance(metrics[matrices_key], jackknife.Private)
+    assert metrics[matrices_key].value is matrices
+    assert metrics[dunder_key] is matrices  # two underscores: not private
+    sampler = tfma_jackknife._JackknifeSampleCombineFn(num_jackknife_samples=1)
+    accumulator = sampler.add_input(
+        sampler.create_accumulator(), confidence_intervals_util.SampleMetrics(metrics, 0)
+    )
+    assert set(accumulator.metric_samples) == {auc_key, dunder_key}
