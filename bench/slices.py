@@ -1,7 +1,7 @@
 """Benchmark 9, slices: the evaluator's time with two slicings vs none.
 
     python -m bench.slices [--repeats 3] [--large-repeats 1] [--no-large] [--no-compared]
-    python -m bench.slices --private-ab [--repeats 3]
+    python -m bench.slices --ab private|matrices [--repeats 3]
 
 The evaluator (MultiHeadEvaluator's executor, in this process: TFMA on the
 DirectRunner, the degenerate check, the verdicts) runs on the eval split of
@@ -13,10 +13,12 @@ per-slice AUC bound, the two alternating, `--repeats` times each (median).
 intervals on (a retraining run's evaluation), 15k rows only unless
 `--large-compared`. Goal: two slicings at most 1.3x the time without.
 
-`--private-ab`: the sliced evaluation under intervals (15k rows, candidate
-and compared) with TFMA's private intermediates kept out of the
-jackknife's samples (components/evaluator/jackknife.py) and, alternating,
-kept in (its wrapping switched off in this process): the change's effect.
+`--ab CHANGE`: the sliced evaluation under intervals (15k rows, candidate
+and compared) with one of this project's changes to TFMA's work and,
+alternating, without it (undone in this process): `private`, the private
+intermediates kept out of the jackknife's samples (evaluator/jackknife.py);
+`matrices`, the confusion matrices from histograms in numpy
+(evaluator/matrices.py).
 """
 
 from __future__ import annotations
@@ -149,40 +151,52 @@ def measure(config, examples_uri: str, model: str, compared: bool, repeats: int)
     }
 
 
-def _kept_in(kept_out: bool):
-    """A context where the private intermediates are kept in the jackknife's
-    samples (TFMA's own behaviour), unless `kept_out`."""
+# --ab: a change of the sliced evaluation under intervals, and how to undo
+# it in this process (TFMA's own behaviour): the module and the attribute
+# to patch, and what to patch it with.
+CHANGES = {
+    # TFMA's private intermediates kept out of the jackknife's samples
+    "private": ("components.evaluator.jackknife", "_keep_private_out", lambda metrics: {}),
+    # TFMA's matrices from a histogram in numpy instead of its loops
+    "matrices": ("components.evaluator.matrices", "vectorized", lambda computation: computation),
+}
+
+
+def _undone(change: str, undo: bool):
+    """A context where `change` is undone, if `undo`."""
     import contextlib
+    import importlib
     from unittest import mock
 
-    from components.evaluator import jackknife
-
-    if kept_out:
+    if not undo:
         return contextlib.nullcontext()
-    return mock.patch.object(jackknife, "_keep_private_out", lambda metrics: {})
+    module, name, replacement = CHANGES[change]
+    return mock.patch.object(importlib.import_module(module), name, replacement)
 
 
-def private_ab(home: str, repeats: int) -> dict:
+def ab(home: str, change: str, repeats: int) -> dict:
+    """The sliced evaluation under intervals at 15k rows, candidate and
+    compared, with `change` and without (alternating): seconds and ratio."""
     prepared = prepare(home)
     rows = _count(os.path.join(prepared.raw_examples, "Split-eval", "*"))
     figures, lines = {}, []
     for compared in (False, True):
         mode = "compared" if compared else "candidate"
-        print(f"[15k rows: {rows} eval rows, two slicings, {mode}]", flush=True)
-        times: dict[str, list[float]] = {"kept_out": [], "kept_in": []}
+        print(f"[15k rows: {rows} eval rows, two slicings, {mode}, {change}]", flush=True)
+        times: dict[str, list[float]] = {"with": [], "without": []}
         for repeat in range(repeats):
-            order = ("kept_out", "kept_in") if repeat % 2 == 0 else ("kept_in", "kept_out")
+            order = ("with", "without") if repeat % 2 == 0 else ("without", "with")
             for name in order:
-                with _kept_in(name == "kept_out"):
+                with _undone(change, name == "without"):
                     seconds = evaluate(
                         prepared.config, prepared.raw_examples, prepared.model, True, compared
                     )
                 times[name].append(seconds)
                 print(f"  {name}: {seconds:.1f} s", flush=True)
-        ratio = median(times["kept_out"]) / median(times["kept_in"])
+        ratio = median(times["with"]) / median(times["without"])
         figures[mode] = {"seconds": times, "eval_rows": rows, "ratio": ratio}
         lines.append(
-            result("slices", f"private_kept_out_vs_in_15k_{mode}", ratio, "measured", True)
+            result("slices", f"{change}_with_vs_without_15k_{mode}", ratio, "measured", True)
         )
     return {"figures": figures, "results": lines}
 
@@ -236,10 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-large", action="store_true")
     parser.add_argument("--no-compared", action="store_true")
     parser.add_argument("--large-compared", action="store_true")
-    parser.add_argument("--private-ab", action="store_true")
+    parser.add_argument("--ab", choices=sorted(CHANGES))
     args = parser.parse_args(argv)
-    if args.private_ab:
-        save("slices", private_ab(args.home, args.repeats), smoke=False, stem="slices-private")
+    if args.ab:
+        save("slices", ab(args.home, args.ab, args.repeats), smoke=False, stem=f"slices-{args.ab}")
         return 0
     outcome = run(
         args.home,

@@ -25,6 +25,7 @@ from tensorflow_model_analysis.metrics import (
     metric_util,
 )
 
+from components.evaluator import matrices
 from components.evaluator.combiners import (
     ConfusionMatrices,
     Count,
@@ -39,11 +40,12 @@ WHOLE_BATCHES = "whole_batches"
 
 def _batched(computation: Any, whole_batches: bool) -> Any:
     """The computation with its combiner batched where that gives TFMA's
-    results; else as it is (derived computations among them). With
+    results, TFMA's matrices from a histogram in numpy (matrices.py); else
+    as it is (other derived computations among them). With
     `whole_batches`, a computation that cannot be batched is an error: its
     combiner would take a batch for one example."""
     if not isinstance(computation, metric_types.MetricComputation):
-        return computation
+        return matrices.vectorized(computation)
     combiner = computation.combiner
     kind = type(combiner)
     batched = None
