@@ -1,7 +1,7 @@
 """Benchmark 9, slices: the evaluator's time with two slicings vs none.
 
     python -m bench.slices [--repeats 3] [--large-repeats 1] [--no-large] [--no-compared]
-    python -m bench.slices --ab private|matrices [--repeats 3]
+    python -m bench.slices --ab private|matrices|thresholds [--repeats 3]
 
 The evaluator (MultiHeadEvaluator's executor, in this process: TFMA on the
 DirectRunner, the degenerate check, the verdicts) runs on the eval split of
@@ -18,7 +18,8 @@ and compared) with one of this project's changes to TFMA's work and,
 alternating, without it (undone in this process): `private`, the private
 intermediates kept out of the jackknife's samples (evaluator/jackknife.py);
 `matrices`, the confusion matrices from histograms in numpy
-(evaluator/matrices.py).
+(evaluator/matrices.py); `thresholds`, their computation pickled with the
+count of an AUC's thresholds instead of the 10,000 floats.
 """
 
 from __future__ import annotations
@@ -159,6 +160,9 @@ CHANGES = {
     "private": ("components.evaluator.jackknife", "_keep_private_out", lambda metrics: {}),
     # TFMA's matrices from a histogram in numpy instead of its loops
     "matrices": ("components.evaluator.matrices", "vectorized", lambda computation: computation),
+    # the matrices' computation keeps the count of an AUC's thresholds, not
+    # 10,000 floats to pickle into every stage
+    "thresholds": ("components.evaluator.matrices", "_kept", tuple),
 }
 
 

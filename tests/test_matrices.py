@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from apache_beam.internal import pickler
 from tensorflow_model_analysis.metrics import (
     binary_confusion_matrices,
     calibration_histogram,
@@ -100,3 +101,11 @@ def test_other_computations_are_left_as_they_are():
     # the matrices of examples (no histogram)
     counted = binary_confusion_matrices.binary_confusion_matrices(thresholds=[0.5])[-1]
     assert matrices.vectorized(counted) is counted
+
+
+def test_an_auc_s_computation_keeps_the_count_of_its_thresholds_not_10000_floats():
+    # Beam pickles it into every stage deriving metrics (21 per slicing
+    # under intervals)
+    theirs = _tfma_derived(THRESHOLDS["auc"])
+    assert len(pickler.dumps(theirs)) > 50_000
+    assert len(pickler.dumps(matrices.vectorized(theirs))) < 4_000
