@@ -34,6 +34,7 @@ from tensorflow_model_analysis.metrics import (
 )
 
 from components.evaluator import unbatch
+from components.evaluator.extracts import column, lookup, number, standard
 
 # Examples kept before they are added to TFMA's accumulator.
 BATCH = 2048
@@ -54,45 +55,6 @@ class Accumulator:
         self.weights: list[float] = []
 
 
-def _lookup(value: Any, keys: tuple[str, ...], required: bool) -> Any:
-    """TFMA's model-name then output-name lookup: a dict is entered by each
-    key it holds (labels and weights); predictions must hold it."""
-    for key in keys:
-        if isinstance(value, dict):
-            if key in value:
-                value = value[key]
-            elif required:
-                return None
-    return value
-
-
-def _number(value: Any) -> float | None:
-    """The one number an array of size 1 holds, or None for anything else."""
-    if type(value) is np.ndarray or isinstance(value, np.ndarray):
-        return float(value.item()) if value.size == 1 else None
-    if isinstance(value, float | int | np.floating | np.integer):
-        return float(value)
-    return None
-
-
-def _column(value: Any) -> np.ndarray | None:
-    """A batch's values as one number per row, or None for anything else."""
-    if type(value) is not np.ndarray or value.ndim not in (1, 2):
-        return None
-    if value.ndim == 2 and value.shape[1] != 1:
-        return None
-    return value.reshape(-1)
-
-
-def _standard(extracts: Any, key: str) -> Any:
-    """StandardMetricInputs.get_by_key(key) with no model or output name
-    (the legacy singular key where the plural is absent), read from the
-    extracts without its three layers of Python calls per read."""
-    if key in extracts:
-        return extracts[key]
-    return extracts.get(key[:-1])
-
-
 class _Batched(beam.CombineFn):
     """One of TFMA's combiners, its scalar examples added `BATCH` at a time."""
 
@@ -110,16 +72,16 @@ class _Batched(beam.CombineFn):
 
     def _triple(self, element: metric_types.StandardMetricInputs) -> _Triple | None:
         extracts = getattr(element, "extracts", element)
-        predicted = _standard(extracts, constants.PREDICTIONS_KEY)
-        prediction = _number(_lookup(predicted, self._keys, required=True))
-        label = _number(_lookup(_standard(extracts, constants.LABELS_KEY), self._keys, False))
+        predicted = standard(extracts, constants.PREDICTIONS_KEY)
+        prediction = number(lookup(predicted, self._keys, required=True))
+        label = number(lookup(standard(extracts, constants.LABELS_KEY), self._keys, False))
         if prediction is None or label is None:
             return None
         weight = 1.0
         if self._weighted:
-            found = _standard(extracts, constants.EXAMPLE_WEIGHTS_KEY)
+            found = standard(extracts, constants.EXAMPLE_WEIGHTS_KEY)
             if found is not None:
-                weight = _number(_lookup(found, self._keys, required=False))
+                weight = number(lookup(found, self._keys, required=False))
                 if weight is None:
                     return None
         return label, prediction, weight
@@ -128,16 +90,16 @@ class _Batched(beam.CombineFn):
         """A whole batch's labels, predictions and weights, one number per
         row; None where the batch is not that."""
         extracts = getattr(element, "extracts", element)
-        predicted = _lookup(_standard(extracts, constants.PREDICTIONS_KEY), self._keys, True)
-        predictions = _column(predicted)
-        labels = _column(_lookup(_standard(extracts, constants.LABELS_KEY), self._keys, False))
+        predicted = lookup(standard(extracts, constants.PREDICTIONS_KEY), self._keys, True)
+        predictions = column(predicted)
+        labels = column(lookup(standard(extracts, constants.LABELS_KEY), self._keys, False))
         if predictions is None or labels is None or len(labels) != len(predictions):
             return None
         weights = np.ones(len(labels), np.float64)
         if self._weighted:
-            found = _standard(extracts, constants.EXAMPLE_WEIGHTS_KEY)
+            found = standard(extracts, constants.EXAMPLE_WEIGHTS_KEY)
             if found is not None:
-                weights = _column(_lookup(found, self._keys, required=False))
+                weights = column(lookup(found, self._keys, required=False))
                 if weights is None or len(weights) != len(labels):
                     return None
         return labels, predictions, weights
@@ -353,8 +315,8 @@ class Count(beam.CombineFn):
 
     def add_input(self, accumulator: float, element: Any) -> float:
         extracts = getattr(element, "extracts", element)
-        found = _standard(extracts, constants.EXAMPLE_WEIGHTS_KEY)
-        weights = _column(_lookup(found, self._keys, required=False))
+        found = standard(extracts, constants.EXAMPLE_WEIGHTS_KEY)
+        weights = column(lookup(found, self._keys, required=False))
         if weights is None:
             raise ValueError(
                 f"example_count of {self._keys} on whole batches needs the head's "
