@@ -58,27 +58,25 @@ THRESHOLDS = {
 }
 
 
+def _tfma_computations(thresholds: list[float]) -> tuple:
+    """TFMA's own matrices-from-histogram derived computation, and the key
+    of the histogram it reads."""
+    computations = binary_confusion_matrices.binary_confusion_matrices(
+        thresholds=thresholds, use_histogram=True, output_name="b", example_weighted=True
+    )
+    return computations[-1], computations[-2].keys[-1]
+
+
 def _tfma_derived(thresholds: list[float]) -> metric_types.DerivedMetricComputation:
-    """TFMA's own matrices-from-histogram derived computation."""
-    computations = binary_confusion_matrices.binary_confusion_matrices(
-        thresholds=thresholds, use_histogram=True, output_name="b", example_weighted=True
-    )
-    return computations[-1]
-
-
-def _histogram_key(thresholds: list[float]) -> metric_types.MetricKey:
-    computations = binary_confusion_matrices.binary_confusion_matrices(
-        thresholds=thresholds, use_histogram=True, output_name="b", example_weighted=True
-    )
-    return computations[-2].keys[-1]
+    return _tfma_computations(thresholds)[0]
 
 
 @pytest.mark.parametrize("thresholds_name", THRESHOLDS)
 @pytest.mark.parametrize("histogram_name", HISTOGRAMS)
 def test_the_matrices_are_tfma_s_to_the_bit(histogram_name, thresholds_name):
     thresholds = THRESHOLDS[thresholds_name]
-    metrics = {_histogram_key(thresholds): HISTOGRAMS[histogram_name]}
-    theirs = _tfma_derived(thresholds)
+    theirs, histogram_key = _tfma_computations(thresholds)
+    metrics = {histogram_key: HISTOGRAMS[histogram_name]}
     ours = matrices.vectorized(theirs)
     assert ours is not theirs and ours.keys == theirs.keys
     (key,) = theirs.keys
