@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.api import types
+from tensorflow_model_analysis.evaluators import (
+    metrics_plots_and_validations_evaluator as tfma_evaluator,
+)
 from tensorflow_model_analysis.metrics import metric_types
 
 # The metric's name: private (a leading underscore), so TFMA drops its key.
@@ -42,11 +45,6 @@ class Private:
         return f"Private({type(self.value).__name__})"
 
 
-def is_private(key: metric_types.MetricKey) -> bool:
-    """TFMA's rule: one leading underscore is private, two are not."""
-    return key.name.startswith("_") and not key.name.startswith("__")
-
-
 def _sampled(value: Any) -> bool:
     """Whether the jackknife would sample the value (a structured value or
     a numeric array; plain numbers are cheap and left as they are)."""
@@ -58,9 +56,9 @@ def _sampled(value: Any) -> bool:
 def _keep_private_out(
     metrics: dict[metric_types.MetricKey, Any],
 ) -> dict[metric_types.MetricKey, Any]:
-    return {
-        key: Private(value) for key, value in metrics.items() if is_private(key) and _sampled(value)
-    }
+    # TFMA's own rule for what is private (and dropped at the end)
+    private = tfma_evaluator._is_private_metrics
+    return {key: Private(value) for key, value in metrics.items() if private(key) and _sampled(value)}
 
 
 def _computations(name: str = NAME) -> metric_types.MetricComputations:
