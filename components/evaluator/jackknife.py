@@ -58,7 +58,9 @@ def _keep_private_out(
 ) -> dict[metric_types.MetricKey, Any]:
     # TFMA's own rule for what is private (and dropped at the end)
     private = tfma_evaluator._is_private_metrics
-    return {key: Private(value) for key, value in metrics.items() if private(key) and _sampled(value)}
+    return {
+        key: Private(value) for key, value in metrics.items() if private(key) and _sampled(value)
+    }
 
 
 def _computations(name: str = NAME) -> metric_types.MetricComputations:
