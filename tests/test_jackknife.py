@@ -20,6 +20,7 @@ from tensorflow_model_analysis.utils import config_util
 
 from components.evaluator import jackknife
 from components.evaluator.eval_config import build_eval_config
+from pipeline.config_file import parse_config
 from tests.test_batched_metrics import ROWS, _close, _eval_config, _evaluate, _spec
 
 
@@ -75,6 +76,24 @@ def test_the_intermediates_are_kept_out_after_every_derived_metric():
     # without intervals there is nothing to keep out of samples
     unpaired = build_eval_config(_spec(slices=[["c"]], confidence="none"), with_baseline=True)
     assert all(c.keys != [metric_types.MetricKey(jackknife.NAME)] for c in _derived(unpaired))
+
+
+def test_a_single_output_model_s_weighted_metrics_keep_the_intermediates_out_too():
+    """One head: TFMA weighs every metrics spec by the model's one example
+    weight key, the keeping-out's too (a metric without `example_weighted`
+    was refused: a single-head pipeline compared with its served model
+    failed)."""
+    config = parse_config(
+        {
+            "name": "one",
+            "features": [{"name": "x", "type": "numeric"}],
+            "heads": [{"name": "tipper", "label": "t", "task": "binary", "metrics": ["auc"]}],
+        }
+    )
+    eval_config = build_eval_config(config.evaluation_spec(), with_baseline=True)
+    assert eval_config.model_specs[0].example_weight_key
+    derived = _derived(eval_config)
+    assert derived[-1].keys == [metric_types.MetricKey(jackknife.NAME)]
 
 
 def test_a_private_matrix_is_out_of_the_samples_and_a_metric_is_in():

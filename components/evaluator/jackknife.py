@@ -63,7 +63,12 @@ def _keep_private_out(
     }
 
 
-def _computations(name: str = NAME) -> metric_types.MetricComputations:
+def _computations(
+    name: str = NAME, example_weighted: bool = False
+) -> metric_types.MetricComputations:
+    # `example_weighted`: TFMA passes it where a model has one example
+    # weight key (a single-output model), and refuses a metric without it
+    del example_weighted  # it derives from other metrics, weighted or not
     return [
         metric_types.DerivedMetricComputation(
             keys=[metric_types.MetricKey(name=name)], result=_keep_private_out
