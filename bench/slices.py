@@ -1,7 +1,7 @@
 """Benchmark 9, slices: the evaluator's time with two slicings vs none.
 
     python -m bench.slices [--repeats 3] [--large-repeats 1] [--no-large] [--no-compared]
-    python -m bench.slices --ab private|matrices|thresholds [--repeats 3]
+    python -m bench.slices --ab private|matrices|thresholds|chunks [--repeats 3] [--ab-large]
 
 The evaluator (MultiHeadEvaluator's executor, in this process: TFMA on the
 DirectRunner, the degenerate check, the verdicts) runs on the eval split of
@@ -19,7 +19,9 @@ alternating, without it (undone in this process): `private`, the private
 intermediates kept out of the jackknife's samples (evaluator/jackknife.py);
 `matrices`, the confusion matrices from histograms in numpy
 (evaluator/matrices.py); `thresholds`, their computation pickled with the
-count of an AUC's thresholds instead of the 10,000 floats.
+count of an AUC's thresholds instead of the 10,000 floats; `chunks`, the
+metrics on whole batches under intervals, each slice's rows in random
+chunks of the split (evaluator/unbatch.py), instead of single examples.
 """
 
 from __future__ import annotations
@@ -163,6 +165,9 @@ CHANGES = {
     # the matrices' computation keeps the count of an AUC's thresholds, not
     # 10,000 floats to pickle into every stage
     "thresholds": ("components.evaluator.matrices", "_kept", tuple),
+    # whole batches under intervals (each slice's rows in random chunks of
+    # the split) instead of single examples
+    "chunks": ("components.evaluator.eval_config", "_whole_batches", lambda spec: False),
 }
 
 
@@ -178,30 +183,34 @@ def _undone(change: str, undo: bool):
     return mock.patch.object(importlib.import_module(module), name, replacement)
 
 
-def ab(home: str, change: str, repeats: int) -> dict:
-    """The sliced evaluation under intervals at 15k rows, candidate and
-    compared, with `change` and without (alternating): seconds and ratio."""
+def ab(home: str, change: str, repeats: int, large: bool = False) -> dict:
+    """The sliced evaluation under intervals at 15k rows (or, `large`, on
+    the eval split of 1.5M rows), candidate and compared, with `change` and
+    without (alternating): seconds and ratio."""
     prepared = prepare(home)
-    rows = _count(os.path.join(prepared.raw_examples, "Split-eval", "*"))
+    uri, size = prepared.raw_examples, "15k"
+    rows = _count(os.path.join(uri, "Split-eval", "*"))
+    work = os.path.join(home, "bench-slices")
+    if large:
+        (uri, rows), size = _repeated(prepared.raw_examples, LARGE_EVAL_ROWS, work), "1.5M"
     figures, lines = {}, []
     for compared in (False, True):
         mode = "compared" if compared else "candidate"
-        print(f"[15k rows: {rows} eval rows, two slicings, {mode}, {change}]", flush=True)
+        print(f"[{size} rows: {rows} eval rows, two slicings, {mode}, {change}]", flush=True)
         times: dict[str, list[float]] = {"with": [], "without": []}
         for repeat in range(repeats):
             order = ("with", "without") if repeat % 2 == 0 else ("without", "with")
             for name in order:
                 with _undone(change, name == "without"):
-                    seconds = evaluate(
-                        prepared.config, prepared.raw_examples, prepared.model, True, compared
-                    )
+                    seconds = evaluate(prepared.config, uri, prepared.model, True, compared)
                 times[name].append(seconds)
                 print(f"  {name}: {seconds:.1f} s", flush=True)
         ratio = median(times["with"]) / median(times["without"])
-        figures[mode] = {"seconds": times, "eval_rows": rows, "ratio": ratio}
+        figures[f"{size}_{mode}"] = {"seconds": times, "eval_rows": rows, "ratio": ratio}
         lines.append(
-            result("slices", f"{change}_with_vs_without_15k_{mode}", ratio, "measured", True)
+            result("slices", f"{change}_with_vs_without_{size}_{mode}", ratio, "measured", True)
         )
+    shutil.rmtree(work, ignore_errors=True)
     return {"figures": figures, "results": lines}
 
 
@@ -255,9 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-compared", action="store_true")
     parser.add_argument("--large-compared", action="store_true")
     parser.add_argument("--ab", choices=sorted(CHANGES))
+    parser.add_argument("--ab-large", action="store_true", help="the A/B on 1.5M rows")
     args = parser.parse_args(argv)
     if args.ab:
-        save("slices", ab(args.home, args.ab, args.repeats), smoke=False, stem=f"slices-{args.ab}")
+        outcome = ab(args.home, args.ab, args.repeats, args.ab_large)
+        stem = f"slices-{args.ab}" + ("-large" if args.ab_large else "")
+        save("slices", outcome, smoke=False, stem=stem)
         return 0
     outcome = run(
         args.home,

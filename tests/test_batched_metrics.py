@@ -366,12 +366,13 @@ def _spec(**evaluation) -> EvaluationSpec:
     return config.evaluation_spec()
 
 
-def test_the_metrics_take_whole_batches_without_intervals_where_every_metric_is_batched():
+def test_the_metrics_take_whole_batches_where_every_metric_is_batched():
     assert batched_metrics.reads_whole_batches(build_eval_config(_spec()))
-    # compared with the served model: the jackknife's buckets are drawn per extract
+    # compared with the served model, under intervals: each slice's rows in
+    # random chunks of the split (tests/test_whole_batches.py)
     paired = build_eval_config(_spec(), with_baseline=True)
     assert paired.options.compute_confidence_intervals.value
-    assert not batched_metrics.reads_whole_batches(paired)
+    assert batched_metrics.reads_whole_batches(paired)
     unpaired = _spec(confidence="none")
     assert batched_metrics.reads_whole_batches(build_eval_config(unpaired, with_baseline=True))
     # with slicings (their rows grouped by slice in each batch), no interval
@@ -416,9 +417,11 @@ def test_whole_batches_by_slice_give_tfma_s_values(evaluated_by_slice):
             assert math.isclose(value, _truth(WIDE_ROWS, "c", metric, color), rel_tol=1e-6)
 
 
-def test_whole_batches_under_intervals_are_refused():
-    with pytest.raises(ValueError, match="jackknife intervals"):
-        extractors([], _eval_config(batched=True, whole=True, intervals=True))
+def test_whole_batches_under_bootstrap_intervals_are_refused():
+    config = _eval_config(batched=True, whole=True, intervals=True)
+    config.options.confidence_intervals.method = tfma.ConfidenceIntervalOptions.POISSON_BOOTSTRAP
+    with pytest.raises(ValueError, match="jackknife intervals only"):
+        extractors([], config)
 
 
 def test_a_batch_is_cut_by_its_rows_slices():

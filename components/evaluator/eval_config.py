@@ -50,6 +50,15 @@ def is_single_output(spec: EvaluationSpec) -> bool:
     return len(spec.heads) == 1 and spec.heads[0].output == spec.heads[0].name
 
 
+def _whole_batches(spec: EvaluationSpec) -> bool:
+    """Whether every metric of every head has a batched class."""
+    return all(
+        head.tfma_class(metric) in batched_metrics.BATCHED
+        for head in spec.heads
+        for metric in head.metrics
+    )
+
+
 def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma.EvalConfig:
     """One ModelSpec per model (candidate, and the served one as baseline),
     one MetricsSpec per head.
@@ -64,21 +73,17 @@ def build_eval_config(spec: EvaluationSpec, with_baseline: bool = False) -> tfma
     predictions on the same examples. The change bounds are judged on it
     (verdicts.py), not by TFMA's point-estimate change thresholds.
 
-    Without intervals, and where every metric has a batched class, the
-    metrics take whole batches (batched_metrics.py): the eval split is then
-    never split into examples, only its batches into their slices. Under
-    intervals it is: TFMA's jackknife draws a bucket per extract, and
-    buckets of groups of rows gave standard errors off by up to 2.4x on
-    small splits. Under intervals, the last metrics spec keeps the private
-    intermediates out of the jackknife's samples (jackknife.py).
+    Where every metric has a batched class, the metrics take whole batches
+    (batched_metrics.py): the eval split is then never split into
+    examples, only its batches into their slices; under intervals, each
+    slice's rows into random chunks of the whole split, so that TFMA's
+    jackknife, which draws a bucket per extract, still draws one per row
+    in effect (unbatch.py). Under intervals, the last metrics spec keeps
+    the private intermediates out of the jackknife's samples (jackknife.py).
     """
     intervals = spec.confidence is not None and (with_baseline or spec.has_slice_bounds)
     single = is_single_output(spec)
-    whole_batches = not intervals and all(
-        head.tfma_class(metric) in batched_metrics.BATCHED
-        for head in spec.heads
-        for metric in head.metrics
-    )
+    whole_batches = _whole_batches(spec)
 
     def model_spec(name: str, is_baseline: bool) -> tfma.ModelSpec:
         model = tfma.ModelSpec(

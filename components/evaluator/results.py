@@ -176,11 +176,6 @@ def extractors(models: list, eval_config: tfma.EvalConfig) -> list:
     slicing = names.index(tfma.extractors.SLICE_KEY_EXTRACTOR_STAGE_NAME)
     if slicing != at + 1:
         raise ValueError(f"TFMA's slice keys stage is not right after its split: {names}")
-    if eval_config.options.compute_confidence_intervals.value:
-        raise ValueError(
-            "whole batches under jackknife intervals: its buckets are drawn per "
-            "extract, so they must be single examples"
-        )
     return found[:at] + [keep, unbatch.whole_batches(eval_config)] + found[slicing + 1 :]
 
 
