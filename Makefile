@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-evaluator bench-scoring bench-workers bench-distributed bench-fixed-costs bench-plot
+.PHONY: setup run test browser test-fast lint format lock clean bench bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-intervals bench-evaluator bench-scoring bench-workers bench-distributed bench-fixed-costs bench-plot
 
 setup: $(STAMP)
 
@@ -45,7 +45,7 @@ lock: $(STAMP)
 
 # Benchmarks (docs/benchmarks.md): each prints RESULT lines with ratios
 # measured side by side. They share one pipeline run under .bench/.
-bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-evaluator bench-scoring bench-workers bench-distributed bench-fixed-costs bench-plot
+bench: bench-pipelines bench-serving bench-quality bench-training bench-scale bench-gate-trust bench-composed bench-slices bench-intervals bench-evaluator bench-scoring bench-workers bench-distributed bench-fixed-costs bench-plot
 
 bench-pipelines: $(STAMP)
 	$(PY) -m bench.pipelines $(ARGS)
@@ -79,6 +79,9 @@ bench-fixed-costs: $(STAMP)  # about 3 minutes: Beam's pickles and the CLI's imp
 
 bench-slices: $(STAMP)  # about 15 minutes: the evaluator with and without slices, 15k and 1.5M rows
 	$(PY) -m bench.slices $(ARGS)
+
+bench-intervals: $(STAMP)  # about 10 minutes: standard errors on whole batches against TFMA's per-example ones, 12 seeds
+	$(PY) -m bench.intervals $(ARGS)
 
 bench-scoring: $(STAMP)  # about 10 minutes: multihead predict vs K single-head jobs, 150k and 1.5M rows
 	$(PY) -m bench.scoring $(ARGS)
