@@ -7,6 +7,8 @@ samples (what makes the sliced evaluation cheaper, benchmark 9)."""
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.api import types
@@ -15,7 +17,12 @@ from tensorflow_model_analysis.evaluators import jackknife as tfma_jackknife
 from tensorflow_model_analysis.evaluators import (
     metrics_plots_and_validations_evaluator as tfma_evaluator,
 )
-from tensorflow_model_analysis.metrics import binary_confusion_matrices, metric_specs, metric_types
+from tensorflow_model_analysis.metrics import (
+    binary_confusion_matrices,
+    calibration_histogram,
+    metric_specs,
+    metric_types,
+)
 from tensorflow_model_analysis.utils import config_util
 
 from components.evaluator import jackknife
@@ -96,19 +103,30 @@ def test_a_single_output_model_s_weighted_metrics_keep_the_intermediates_out_too
     assert derived[-1].keys == [metric_types.MetricKey(jackknife.NAME)]
 
 
-def test_a_private_matrix_is_out_of_the_samples_and_a_metric_is_in():
+def test_private_values_are_out_of_the_samples_and_a_metric_is_in():
     matrices_key = metric_types.MetricKey("_binary_confusion_matrices_10000", output_name="b")
+    histogram_key = metric_types.PlotKey("_calibration_histogram_10000", output_name="b")
+    count_key = metric_types.MetricKey("_private_count", output_name="b")
     auc_key = metric_types.MetricKey("auc", output_name="b")
     dunder_key = metric_types.MetricKey("__kept", output_name="b")
     matrices = binary_confusion_matrices.Matrices(
         thresholds=[0.5], tp=[1.0], fp=[2.0], tn=[3.0], fn=[4.0]
     )
     assert isinstance(matrices, types.StructuredMetricValue)
-    metrics = {matrices_key: matrices, auc_key: 0.75, dunder_key: matrices}
+    histogram = [calibration_histogram.Bucket(i, 0.5, 0.25, 1.0) for i in range(10_002)]
+    metrics = {
+        matrices_key: matrices,
+        histogram_key: histogram,
+        count_key: 12.0,
+        auc_key: 0.75,
+        dunder_key: matrices,
+    }
     (computation,) = jackknife.KeepPrivateOutOfSamples().computations()
     metrics.update(computation.result(metrics))
-    assert isinstance(metrics[matrices_key], jackknife.Private)
-    assert metrics[matrices_key].value is matrices
+    for key, kind in ((matrices_key, "Matrices"), (histogram_key, "list"), (count_key, "float")):
+        assert repr(metrics[key]) == f"Private({kind})"
+        # the marker only: what Beam encodes between the jackknife's stages
+        assert len(pickle.dumps(metrics[key])) < 100
     assert metrics[dunder_key] is matrices  # two underscores: not private
     sampler = tfma_jackknife._JackknifeSampleCombineFn(num_jackknife_samples=1)
     accumulator = sampler.add_input(

@@ -28,12 +28,11 @@ import numpy as np
 from tensorflow_model_analysis import constants
 from tensorflow_model_analysis.contrib.aggregates import binary_confusion_matrices as bcm
 from tensorflow_model_analysis.metrics import (
-    calibration_histogram,
     mean_regression_error,
     metric_types,
 )
 
-from components.evaluator import unbatch
+from components.evaluator import histogram, unbatch
 from components.evaluator.extracts import column, lookup, number, standard
 
 # Examples kept before they are added to TFMA's accumulator.
@@ -125,8 +124,21 @@ class _Batched(beam.CombineFn):
             accumulator.labels, accumulator.predictions, accumulator.weights = [], [], []
         return accumulator.inner
 
+    def _create_inner(self) -> Any:
+        return self._inner.create_accumulator()
+
+    def _add_one(self, inner: Any, element: Any) -> Any:
+        """TFMA's add_input, for an example the batches do not take."""
+        return self._inner.add_input(inner, element)
+
+    def _merge_inner(self, inners) -> Any:
+        return self._inner.merge_accumulators(inners)
+
+    def _output(self, inner: Any) -> Any:
+        return self._inner.extract_output(inner)
+
     def create_accumulator(self) -> Accumulator:
-        return Accumulator(self._inner.create_accumulator())
+        return Accumulator(self._create_inner())
 
     def add_input(self, accumulator: Accumulator, element: Any) -> Accumulator:
         if self._whole_batches:
@@ -156,7 +168,7 @@ class _Batched(beam.CombineFn):
     def _add_example(self, accumulator: Accumulator, element: Any) -> Accumulator:
         triple = self._triple(element)
         if triple is None or not self._accepts(triple):
-            accumulator.inner = self._inner.add_input(self._flush(accumulator), element)
+            accumulator.inner = self._add_one(self._flush(accumulator), element)
             return accumulator
         accumulator.labels.append(triple[0])
         accumulator.predictions.append(triple[1])
@@ -166,15 +178,14 @@ class _Batched(beam.CombineFn):
         return accumulator
 
     def merge_accumulators(self, accumulators) -> Accumulator:
-        merged = self._inner.merge_accumulators(self._flush(a) for a in accumulators)
-        return Accumulator(merged)
+        return Accumulator(self._merge_inner(self._flush(a) for a in accumulators))
 
     def compact(self, accumulator: Accumulator) -> Accumulator:
         self._flush(accumulator)
         return accumulator
 
     def extract_output(self, accumulator: Accumulator) -> Any:
-        return self._inner.extract_output(self._flush(accumulator))
+        return self._output(self._flush(accumulator))
 
 
 class RegressionError(_Batched):
@@ -230,7 +241,24 @@ class _Binary(_Batched):
 
 class Histogram(_Binary):
     """calibration_histogram's combiner (prediction-based buckets, fractional
-    labels): each bucket's weighted labels, predictions and examples."""
+    labels): each bucket's weighted labels, predictions and examples, kept
+    in numpy arrays (histogram.py)."""
+
+    def _create_inner(self) -> histogram.Sums:
+        return histogram.Sums()
+
+    def _add_one(self, inner: histogram.Sums, element: Any) -> histogram.Sums:
+        one = self._inner.add_input(self._inner.create_accumulator(), element)
+        return histogram.added(inner, histogram.of_tfma(one))
+
+    def _merge_inner(self, inners) -> histogram.Sums:
+        merged = histogram.Sums()
+        for inner in inners:
+            merged = histogram.added(merged, inner)
+        return merged
+
+    def _output(self, inner: histogram.Sums) -> Any:
+        return {self._inner._key: histogram.histogram(inner)}
 
     def _add(self, inner, labels, predictions, weights):
         combiner = self._inner
@@ -241,27 +269,13 @@ class Histogram(_Binary):
         last = combiner._num_buckets + 1
         index = (predictions - combiner._left) / combiner._range * combiner._num_buckets + 1
         buckets = np.clip(np.nan_to_num(index, nan=0.0), 0, last).astype(np.int64)
-        size = last + 1
-        count = np.bincount(buckets, minlength=size)
-        labelled = np.bincount(buckets, weights=positive, minlength=size)
-        predicted = np.bincount(
-            buckets, weights=predictions * negative + predictions * positive, minlength=size
+        rows = histogram.of_rows(
+            buckets,
+            positive,
+            predictions * negative + predictions * positive,
+            negative + positive,
         )
-        examples = np.bincount(buckets, weights=negative + positive, minlength=size)
-        for bucket in np.flatnonzero(count):
-            found = inner.get(int(bucket))
-            if found is None:
-                inner[int(bucket)] = calibration_histogram.Bucket(
-                    int(bucket),
-                    float(labelled[bucket]),
-                    float(predicted[bucket]),
-                    float(examples[bucket]),
-                )
-            else:
-                found.weighted_labels += float(labelled[bucket])
-                found.weighted_predictions += float(predicted[bucket])
-                found.weighted_examples += float(examples[bucket])
-        return inner
+        return histogram.added(inner, rows)
 
 
 class ConfusionMatrices(_Binary):
