@@ -2,6 +2,7 @@
 
     python -m bench.slices [--repeats 3] [--large-repeats 1] [--no-large] [--no-compared]
     python -m bench.slices --ab private|matrices|thresholds|chunks [--repeats 3] [--ab-large]
+    python -m bench.slices --one 15k|1.5M none|two_slicings[_compared]
 
 The evaluator (MultiHeadEvaluator's executor, in this process: TFMA on the
 DirectRunner, the degenerate check, the verdicts) runs on the eval split of
@@ -255,6 +256,22 @@ def run(
     return {"figures": figures, "results": lines}
 
 
+def one(home: str, size: str, sliced: bool, compared: bool) -> None:
+    """One evaluation in this process: its seconds and the process's peak
+    RSS (for side-by-side runs of two commits, each in a fresh process)."""
+    import resource
+
+    prepared = prepare(home)
+    uri = prepared.raw_examples
+    work = os.path.join(home, "bench-slices-one")
+    if size == "1.5M":
+        uri, _ = _repeated(prepared.raw_examples, LARGE_EVAL_ROWS, work)
+    seconds = evaluate(prepared.config, uri, prepared.model, sliced, compared)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    mode = ("two_slicings" if sliced else "none") + ("_compared" if compared else "")
+    print(f"ONE slices {size} {mode} seconds={seconds:.1f} peak_rss_mb={peak:.0f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", default=BENCH_HOME)
@@ -265,7 +282,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-compared", action="store_true")
     parser.add_argument("--ab", choices=sorted(CHANGES))
     parser.add_argument("--ab-large", action="store_true", help="the A/B on 1.5M rows")
+    parser.add_argument(
+        "--one",
+        nargs=2,
+        metavar=("SIZE", "MODE"),
+        help="one evaluation: SIZE 15k or 1.5M, MODE none, two_slicings, none_compared "
+        "or two_slicings_compared; prints its seconds and peak RSS",
+    )
     args = parser.parse_args(argv)
+    if args.one:
+        size, mode = args.one
+        one(args.home, size, mode.startswith("two_slicings"), mode.endswith("_compared"))
+        return 0
     if args.ab:
         outcome = ab(args.home, args.ab, args.repeats, args.ab_large)
         stem = f"slices-{args.ab}" + ("-large" if args.ab_large else "")
