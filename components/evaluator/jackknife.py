@@ -44,7 +44,7 @@ class Private:
     __slots__ = ("kind",)
 
     def __init__(self, value: Any) -> None:
-        self.kind = value.kind if isinstance(value, Private) else type(value).__name__
+        self.kind = type(value).__name__
 
     def __repr__(self) -> str:
         return f"Private({self.kind})"
