@@ -1,7 +1,8 @@
 """Benchmark 9, slices: the evaluator's time with two slicings vs none.
 
     python -m bench.slices [--repeats 3] [--large-repeats 1] [--no-large] [--no-compared]
-    python -m bench.slices --ab private|matrices|thresholds|chunks [--repeats 3] [--ab-large]
+    python -m bench.slices --ab private|matrices|thresholds|chunks|samples [--repeats 3]
+        [--ab-large]
     python -m bench.slices --one 15k|1.5M none|two_slicings[_compared]
 
 The evaluator (MultiHeadEvaluator's executor, in this process: TFMA on the
@@ -22,12 +23,15 @@ intermediates kept out of the jackknife's samples (evaluator/jackknife.py);
 (evaluator/matrices.py); `thresholds`, their computation pickled with the
 count of an AUC's thresholds instead of the 10,000 floats; `chunks`, the
 metrics on whole batches under intervals, each slice's rows in random
-chunks of the split (evaluator/unbatch.py), instead of single examples.
+chunks of the split (evaluator/unbatch.py), instead of single examples;
+`samples`, every jackknife sample of a slice in one stage
+(evaluator/jackknife.py) instead of TFMA's stages.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -169,12 +173,13 @@ CHANGES = {
     # whole batches under intervals (each slice's rows in random chunks of
     # the split) instead of single examples
     "chunks": ("components.evaluator.eval_config", "_whole_batches", lambda spec: False),
+    # every jackknife sample of a slice in one stage instead of TFMA's 60-odd
+    "samples": ("components.evaluator.jackknife", "samples_in_one_stage", contextlib.nullcontext),
 }
 
 
 def _undone(change: str, undo: bool):
     """A context where `change` is undone, if `undo`."""
-    import contextlib
     import importlib
     from unittest import mock
 

@@ -9,6 +9,7 @@ intervals, the overall slice): the eval split never split into examples."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -20,7 +21,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.constants import SLICE_KEY_TYPES_KEY
 from tensorflow_model_analysis.metrics import mean_regression_error
 
-from components.evaluator import batched_metrics, combiners, unbatch
+from components.evaluator import batched_metrics, combiners, jackknife, unbatch
 from components.evaluator.eval_config import build_eval_config
 from components.evaluator.gates import EvaluationSpec
 from components.evaluator.results import extractors, slice_key
@@ -111,9 +112,12 @@ def _evaluate(
     intervals: bool = True,
     sliced: bool = True,
     config: tfma.EvalConfig | None = None,
+    one_stage: bool = False,
 ) -> dict:
     """Every reported (slice, output, model, metric, is_diff): (value, standard
-    error), by TFMA on `rows` with `_eval_config` (or `config`)."""
+    error), by TFMA on `rows` with `_eval_config` (or `config`); with
+    `one_stage`, the jackknife's samples in one stage (as the evaluator runs
+    them, evaluator/jackknife.py), else by TFMA's own jackknife."""
     os.makedirs(folder, exist_ok=True)
     data = os.path.join(folder, "examples.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
@@ -121,13 +125,14 @@ def _evaluate(
             writer.write(serialized_example(row))
     output = os.path.join(folder, f"{batched}-{whole}-{intervals}-{sliced}")
     config = config or _eval_config(batched, whole, intervals, sliced)
-    tfma.run_model_analysis(
-        eval_config=config,
-        data_location=data,
-        output_path=output,
-        extractors=extractors([], config),
-        random_seed_for_testing=7,
-    )
+    with jackknife.samples_in_one_stage() if one_stage else contextlib.nullcontext():
+        tfma.run_model_analysis(
+            eval_config=config,
+            data_location=data,
+            output_path=output,
+            extractors=extractors([], config),
+            random_seed_for_testing=7,
+        )
     values = {}
     for per_slice in tfma.load_metrics(output):
         for item in per_slice.metric_keys_and_values:

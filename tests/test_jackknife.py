@@ -1,14 +1,21 @@
-"""Under jackknife intervals the private intermediates (an AUC's
-10,000-threshold confusion matrices) are kept out of the jackknife's
-samples: every reported value and standard error stays TFMA's, on two
-models, a binary and a regression output and a slicing; the keeping-out
-runs after every derived metric; and an intermediate is really out of the
-samples (what makes the sliced evaluation cheaper, benchmark 9)."""
+"""TFMA's jackknife made cheap (evaluator/jackknife.py), on two models, a
+binary and a regression output and a slicing:
+
+- every sample of a slice in one stage: on the same draws, every value and
+  standard error is TFMA's own jackknife's, on slices of many rows and on
+  slices with fewer rows than buckets; the evaluator builds its evaluation
+  with it, and TFMA's own is back after;
+- the private intermediates (an AUC's 10,000-threshold confusion matrices)
+  kept out of the samples: every value and standard error stays TFMA's, the
+  keeping-out runs after every derived metric, and an intermediate is
+  really out of the samples (what makes the sliced evaluation cheaper,
+  benchmark 9)."""
 
 from __future__ import annotations
 
 import pickle
 
+import apache_beam as beam
 import pytest
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.api import types
@@ -27,6 +34,7 @@ from tensorflow_model_analysis.utils import config_util
 
 from components.evaluator import jackknife
 from components.evaluator.eval_config import build_eval_config
+from components.evaluator.results import run_tfma
 from pipeline.config_file import parse_config
 from tests.test_batched_metrics import ROWS, _close, _eval_config, _evaluate, _spec
 
@@ -65,6 +73,63 @@ def test_values_and_standard_errors_are_tfma_s_with_the_intermediates_kept_out(e
     for key, (value, error) in plain.items():
         assert _close(kept_out[key][0], value), key
         assert _close(kept_out[key][1], error), key
+
+
+@pytest.fixture(scope="module")
+def in_one_stage(tmp_path_factory) -> dict[int, tuple[dict, dict]]:
+    """(TFMA's jackknife, the samples in one stage) on the same draws, on
+    300 rows and on 30 (slices of fewer rows than the 20 buckets: some
+    buckets empty, some delete-d samples the full one)."""
+    folder = tmp_path_factory.mktemp("one-stage")
+    found = {}
+    for count in (len(ROWS), 30):
+        rows, config = ROWS[:count], _kept_out(_eval_config(True))
+        found[count] = tuple(
+            _evaluate(folder / f"{count}-{one}", rows, True, config=config, one_stage=one)
+            for one in (False, True)
+        )
+    return found
+
+
+@pytest.mark.parametrize("count", [len(ROWS), 30])
+def test_samples_in_one_stage_give_tfma_s_values_and_standard_errors(in_one_stage, count):
+    stock, one_stage = in_one_stage[count]
+    assert one_stage.keys() == stock.keys()
+    with_errors = [key for key, (_, error) in stock.items() if error is not None]
+    assert {key[0] for key in with_errors} == {(), (("color", "red"),), (("color", "blue"),)}
+    assert {key[3] for key in with_errors} >= {"auc", "mean_squared_error"}
+    wrong = {
+        key: (value, one_stage[key])
+        for key, value in stock.items()
+        if not all(_close(a, b) for a, b in zip(value, one_stage[key], strict=True))
+    }
+    assert not wrong, wrong
+
+
+def _labels(pipeline: beam.Pipeline) -> list[str]:
+    found = []
+
+    class Labels(beam.pipeline.PipelineVisitor):
+        def enter_composite_transform(self, node) -> None:
+            found.append(node.full_label)
+
+        def visit_transform(self, node) -> None:
+            found.append(node.full_label)
+
+    pipeline.visit(Labels())
+    return found
+
+
+def test_the_evaluator_builds_its_samples_in_one_stage_and_tfma_s_own_is_back_after(tmp_path):
+    stock = tfma_jackknife.ComputeWithConfidenceIntervals
+    pipeline = beam.Pipeline()
+    config = _kept_out(_eval_config(True))
+    (tmp_path / "examples.tfrecord").write_bytes(b"")  # built, not run
+    run_tfma(pipeline, str(tmp_path / "examples*"), [], config, str(tmp_path / "out"))
+    labels = _labels(pipeline)
+    assert any(label.endswith("JackknifeConfidenceIntervals/GroupBuckets") for label in labels)
+    assert not any("ComputeJackknifeSample" in label for label in labels)
+    assert tfma_jackknife.ComputeWithConfidenceIntervals is stock
 
 
 def _derived(config: tfma.EvalConfig) -> list:

@@ -73,14 +73,15 @@ ROWS = _sorted_rows(seed=13)
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory) -> dict[bool, dict]:
-    """The sorted rows evaluated under intervals on single examples and on
-    whole batches."""
+    """The sorted rows evaluated under intervals on single examples by TFMA's
+    own jackknife and, as the evaluator runs them, on whole batches with the
+    jackknife's samples in one stage."""
     folder = tmp_path_factory.mktemp("whole-intervals")
     found = {}
     for whole in (False, True):
         config = _config(whole)
         assert batched_metrics.reads_whole_batches(config) is whole
-        found[whole] = _evaluate(folder / str(whole), ROWS, True, config=config)
+        found[whole] = _evaluate(folder / str(whole), ROWS, True, config=config, one_stage=whole)
     return found
 
 

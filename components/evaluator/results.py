@@ -14,7 +14,7 @@ from tensorflow_model_analysis.constants import (
 )
 from tfx_bsl.public import tfxio
 
-from components.evaluator import batched_metrics, unbatch
+from components.evaluator import batched_metrics, jackknife, unbatch
 from components.evaluator.eval_config import CANDIDATE, is_single_output
 from components.evaluator.gates import EvaluationSpec
 from components.evaluator.verdicts import Estimate
@@ -185,14 +185,15 @@ def run_tfma(
     source = tfxio.TFExampleRecord(
         file_pattern=pattern, raw_record_column_name=tfma.ARROW_INPUT_COLUMN
     )
-    _ = (
-        pipeline
-        | "ReadExamples" >> source.BeamSource()
-        | "Evaluate"
-        >> tfma.ExtractEvaluateAndWriteResults(
-            eval_shared_model=_shared(models),
-            eval_config=eval_config,
-            extractors=extractors(models, eval_config),
-            output_path=output_path,
+    with jackknife.samples_in_one_stage():  # while TFMA builds its transforms
+        _ = (
+            pipeline
+            | "ReadExamples" >> source.BeamSource()
+            | "Evaluate"
+            >> tfma.ExtractEvaluateAndWriteResults(
+                eval_shared_model=_shared(models),
+                eval_config=eval_config,
+                extractors=extractors(models, eval_config),
+                output_path=output_path,
+            )
         )
-    )
