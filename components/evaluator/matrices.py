@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from tensorflow_model_analysis.metrics import (
@@ -34,7 +34,17 @@ _EPSILON = binary_confusion_matrices._EPSILON
 _NUM_BUCKETS = calibration_histogram.DEFAULT_NUM_BUCKETS
 
 
-def _rebin_thresholds(thresholds: list[float]) -> list[float]:
+class _Plan(NamedTuple):
+    """What the matrices at some thresholds need of them, found once."""
+
+    thresholds: tuple[float, ...]
+    bounds: np.ndarray  # the rebinned thresholds but the first, for searchsorted
+    size: int  # how many rebinned thresholds
+    window: slice  # the rebinned matrices' entries of `thresholds`
+    beyond: tuple[int, ...]  # the thresholds at or beyond 1 + epsilon
+
+
+def _rebin_thresholds(thresholds: tuple[float, ...]) -> list[float]:
     """The thresholds TFMA rebins the histogram to (its comments: the
     histogram's intervals are [start, end), the matrices' (start, end])."""
     rebinned = [t + _EPSILON if t != 0 else t for t in thresholds]
@@ -45,52 +55,7 @@ def _rebin_thresholds(thresholds: list[float]) -> list[float]:
     return rebinned
 
 
-def rebinned(
-    thresholds: list[float], histogram: calibration_histogram.Histogram
-) -> tuple[np.ndarray, np.ndarray]:
-    """calibration_histogram.rebin's weighted labels and examples per new
-    bucket (one per threshold; a bucket's values are in the bucket of the
-    last threshold at or below its prediction, the first if none is)."""
-    ids = np.fromiter((b.bucket_id for b in histogram), np.int64, len(histogram))
-    labels = np.fromiter((b.weighted_labels for b in histogram), np.float64, len(histogram))
-    examples = np.fromiter((b.weighted_examples for b in histogram), np.float64, len(histogram))
-    predictions = (ids - 1) / _NUM_BUCKETS * (1.0 - 0.0) + 0.0
-    predictions[ids == 0] = -np.inf
-    predictions[ids >= _NUM_BUCKETS + 1] = np.inf
-    bins = np.searchsorted(np.asarray(thresholds[1:], np.float64), predictions, side="right")
-    size = len(thresholds)
-    # (float64 even with no bucket, where bincount gives integers)
-    return (
-        np.bincount(bins, weights=labels, minlength=size).astype(np.float64, copy=False),
-        np.bincount(bins, weights=examples, minlength=size).astype(np.float64, copy=False),
-    )
-
-
-def to_matrices(
-    thresholds: list[float], histogram: calibration_histogram.Histogram
-) -> binary_confusion_matrices.Matrices:
-    """TFMA's matrices at `thresholds` from the histogram (its derived
-    computation's histogram path)."""
-    positive, examples = rebinned(_rebin_thresholds(thresholds), histogram)
-    negative = examples - positive
-    size = len(positive)
-    tp = np.cumsum(positive[::-1])[::-1]
-    fp = np.cumsum(negative[::-1])[::-1]
-    fn = np.concatenate([[0.0], np.cumsum(positive[:-1])])
-    tn = np.concatenate([[0.0], np.cumsum(negative[:-1])])
-    offset = 1 if (thresholds[0] >= 0 or len(thresholds) == 1) and size > 1 else 0
-    window = slice(offset, offset + len(thresholds))
-    tp, fp, tn, fn = (values[window].tolist() for values in (tp, fp, tn, fn))
-    for index, threshold in enumerate(thresholds):
-        if threshold >= 1.0 + _EPSILON:  # in TFMA's order: tp[0] may be zeroed first
-            tp[index] = 0.0
-            fp[index] = 0.0
-            fn[index] = tp[0]
-            tn[index] = fp[0]
-    return binary_confusion_matrices.Matrices(list(thresholds), tp, tn, fp, fn)
-
-
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)
 def _interpolated(count: int) -> tuple[float, ...]:
     return tuple(binary_confusion_matrices._interpolated_thresholds(count))
 
@@ -107,8 +72,61 @@ def _kept(thresholds: list[float]) -> int | tuple[float, ...]:
     return tuple(thresholds)
 
 
-def _thresholds(kept: int | tuple[float, ...]) -> list[float]:
-    return list(_interpolated(kept) if isinstance(kept, int) else kept)
+@functools.lru_cache(maxsize=16)
+def _plan(kept: int | tuple[float, ...]) -> _Plan:
+    """The plan of the thresholds `kept` stands for (once per process: under
+    intervals the matrices are found 21 times per slice, model and head)."""
+    thresholds = _interpolated(kept) if isinstance(kept, int) else kept
+    rebinned = _rebin_thresholds(thresholds)
+    size = len(rebinned)
+    offset = 1 if (thresholds[0] >= 0 or len(thresholds) == 1) and size > 1 else 0
+    return _Plan(
+        thresholds=thresholds,
+        bounds=np.asarray(rebinned[1:], np.float64),
+        size=size,
+        window=slice(offset, offset + len(thresholds)),
+        beyond=tuple(i for i, t in enumerate(thresholds) if t >= 1.0 + _EPSILON),
+    )
+
+
+def rebinned(
+    plan: _Plan, histogram: calibration_histogram.Histogram
+) -> tuple[np.ndarray, np.ndarray]:
+    """calibration_histogram.rebin's weighted labels and examples per new
+    bucket (one per rebinned threshold; a bucket's values are in the bucket
+    of the last threshold at or below its prediction, the first if none is)."""
+    ids = np.fromiter((b.bucket_id for b in histogram), np.int64, len(histogram))
+    labels = np.fromiter((b.weighted_labels for b in histogram), np.float64, len(histogram))
+    examples = np.fromiter((b.weighted_examples for b in histogram), np.float64, len(histogram))
+    predictions = (ids - 1) / _NUM_BUCKETS * (1.0 - 0.0) + 0.0
+    predictions[ids == 0] = -np.inf
+    predictions[ids >= _NUM_BUCKETS + 1] = np.inf
+    bins = np.searchsorted(plan.bounds, predictions, side="right")
+    # (float64 even with no bucket, where bincount gives integers)
+    return (
+        np.bincount(bins, weights=labels, minlength=plan.size).astype(np.float64, copy=False),
+        np.bincount(bins, weights=examples, minlength=plan.size).astype(np.float64, copy=False),
+    )
+
+
+def to_matrices(
+    plan: _Plan, histogram: calibration_histogram.Histogram
+) -> binary_confusion_matrices.Matrices:
+    """TFMA's matrices at the plan's thresholds from the histogram (its
+    derived computation's histogram path)."""
+    positive, examples = rebinned(plan, histogram)
+    negative = examples - positive
+    tp = np.cumsum(positive[::-1])[::-1]
+    fp = np.cumsum(negative[::-1])[::-1]
+    fn = np.concatenate([[0.0], np.cumsum(positive[:-1])])
+    tn = np.concatenate([[0.0], np.cumsum(negative[:-1])])
+    tp, fp, tn, fn = (values[plan.window].tolist() for values in (tp, fp, tn, fn))
+    for index in plan.beyond:  # in TFMA's order: tp[0] may be zeroed first
+        tp[index] = 0.0
+        fp[index] = 0.0
+        fn[index] = tp[0]
+        tn[index] = fp[0]
+    return binary_confusion_matrices.Matrices(list(plan.thresholds), tp, tn, fp, fn)
 
 
 def _histogram_path(computation: Any) -> dict[str, Any] | None:
@@ -143,7 +161,7 @@ def vectorized(computation: Any) -> Any:
     histogram_key, matrices_key = found["input_metric_key"], found["matrices_key"]
 
     def result(metrics: dict) -> dict:
-        return {matrices_key: to_matrices(_thresholds(kept), metrics[histogram_key])}
+        return {matrices_key: to_matrices(_plan(kept), metrics[histogram_key])}
 
     # Same keys: TFMA still finds it a duplicate of TFMA's own (a metric
     # not batched) and computes it once.
