@@ -4,6 +4,7 @@
 
 Under jackknife intervals the evaluator takes whole batches, each slice's
 rows in random chunks of the split (components/evaluator/unbatch.py),
+and computes the jackknife's samples in one stage (evaluator/jackknife.py),
 where TFMA's own path splits the split into single examples and draws a
 bucket per example. A standard error is itself an estimate (20 buckets:
 about 16% off), so one run against one run says little. Here every seed
@@ -26,6 +27,7 @@ Goal: SE whole/single within 10% of 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import tempfile
@@ -116,16 +118,20 @@ def _evaluate(folder: str, data: str, whole: bool) -> dict:
     """(slice, output, metric, diff): (value, standard error) of the candidate."""
     import tensorflow_model_analysis as tfma
 
+    from components.evaluator import jackknife
     from components.evaluator.results import extractors, slice_key
 
     config = _eval_config(whole)
     output = os.path.join(folder, f"whole-{whole}")
-    tfma.run_model_analysis(
-        eval_config=config,
-        data_location=data,
-        output_path=output,
-        extractors=extractors([], config),
-    )
+    # whole batches as the evaluator runs them: the jackknife's samples in
+    # one stage; single examples by TFMA's own jackknife
+    with jackknife.samples_in_one_stage() if whole else contextlib.nullcontext():
+        tfma.run_model_analysis(
+            eval_config=config,
+            data_location=data,
+            output_path=output,
+            extractors=extractors([], config),
+        )
     found = {}
     for per_slice in tfma.load_metrics(output):
         for item in per_slice.metric_keys_and_values:
