@@ -227,28 +227,9 @@ def _concat(values: list[Any]) -> Any:
     return np.concatenate(values)
 
 
-class _Part:
-    """A batch's rows of one slice on their way to the group by slice: the
-    rows' chunks and what metrics read of them. One object, so that Beam's
-    coder pickles it in one call, not one call per array (about 24 arrays
-    for two models of three heads)."""
-
-    __slots__ = ("chunks", "rows")
-
-    def __init__(self, chunks: np.ndarray, rows: dict[str, Any]) -> None:
-        self.chunks = chunks
-        self.rows = rows
-
-    def __getstate__(self) -> tuple[np.ndarray, dict[str, Any]]:
-        return self.chunks, self.rows
-
-    def __setstate__(self, state: tuple[np.ndarray, dict[str, Any]]) -> None:
-        self.chunks, self.rows = state
-
-
 class _ByChunk(beam.DoFn):
     """Each batch's rows by slice key, each row drawn one of `chunks` chunks
-    at random: (slice key, _Part)."""
+    at random: (slice key, (the rows' chunks, the rows metrics read))."""
 
     def __init__(self, slicings: list[slicer_lib.SingleSliceSpec], chunks: int) -> None:
         self._slicings = slicings
@@ -269,15 +250,15 @@ class _ByChunk(beam.DoFn):
                 by_key.setdefault(key, []).append(rows)
         for key, parts in by_key.items():
             rows = np.sort(np.concatenate(parts))
-            yield key, _Part(chunks[rows], _take(kept, rows))
+            yield key, (chunks[rows], _take(kept, rows))
 
 
-def _chunked(keyed: tuple[Any, Iterable[_Part]]):
+def _chunked(keyed: tuple[Any, Iterable[tuple[np.ndarray, Any]]]):
     """One slice's rows of the whole split, an extract per chunk."""
     key, grouped = keyed
     parts = list(grouped)
-    chunks = np.concatenate([part.chunks for part in parts])
-    rows = _concat([part.rows for part in parts])
+    chunks = np.concatenate([part[0] for part in parts])
+    rows = _concat([part[1] for part in parts])
     order = np.argsort(chunks, kind="stable")
     slice_keys = slicer_lib.slice_keys_to_numpy_array([key])
     for taken in np.split(order, np.flatnonzero(np.diff(chunks[order])) + 1):
