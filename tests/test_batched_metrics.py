@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_model_analysis.constants import SLICE_KEY_TYPES_KEY
 from tensorflow_model_analysis.metrics import mean_regression_error
 
@@ -113,17 +114,20 @@ def _evaluate(
     sliced: bool = True,
     config: tfma.EvalConfig | None = None,
     one_stage: bool = False,
+    beam_args: list[str] | None = None,
 ) -> dict:
     """Every reported (slice, output, model, metric, is_diff): (value, standard
     error), by TFMA on `rows` with `_eval_config` (or `config`); with
     `one_stage`, the jackknife's samples in one stage (as the evaluator runs
-    them, evaluator/jackknife.py), else by TFMA's own jackknife."""
+    them, evaluator/jackknife.py), else by TFMA's own jackknife;
+    `beam_args`: Beam's pipeline options (the DirectRunner in-process by
+    default)."""
     os.makedirs(folder, exist_ok=True)
     data = os.path.join(folder, "examples.tfrecord")
     with tf.io.TFRecordWriter(data) as writer:
         for row in rows:
             writer.write(serialized_example(row))
-    output = os.path.join(folder, f"{batched}-{whole}-{intervals}-{sliced}")
+    output = os.path.join(folder, f"{batched}-{whole}-{intervals}-{sliced}-{bool(beam_args)}")
     config = config or _eval_config(batched, whole, intervals, sliced)
     with jackknife.samples_in_one_stage() if one_stage else contextlib.nullcontext():
         tfma.run_model_analysis(
@@ -132,6 +136,7 @@ def _evaluate(
             output_path=output,
             extractors=extractors([], config),
             random_seed_for_testing=7,
+            pipeline_options=PipelineOptions(beam_args) if beam_args else None,
         )
     values = {}
     for per_slice in tfma.load_metrics(output):

@@ -3,8 +3,8 @@ binary and a regression output and a slicing:
 
 - every sample of a slice in one stage: on the same draws, every value and
   standard error is TFMA's own jackknife's, on slices of many rows and on
-  slices with fewer rows than buckets; the evaluator builds its evaluation
-  with it, and TFMA's own is back after;
+  slices with fewer rows than buckets; it runs on worker processes; the
+  evaluator builds its evaluation with it, and TFMA's own is back after;
 - the private intermediates (an AUC's 10,000-threshold confusion matrices)
   kept out of the samples: every value and standard error stays TFMA's, the
   keeping-out runs after every derived metric, and an intermediate is
@@ -104,6 +104,21 @@ def test_samples_in_one_stage_give_tfma_s_values_and_standard_errors(in_one_stag
         if not all(_close(a, b) for a, b in zip(value, one_stage[key], strict=True))
     }
     assert not wrong, wrong
+
+
+def test_samples_in_one_stage_run_on_worker_processes(in_one_stage, tmp_path):
+    """The DirectRunner's two worker processes (what a distributed runner
+    does: the transforms pickled, set up in processes that did not build
+    them): the values are the in-process run's, and every interval is
+    there."""
+    workers = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    config = _kept_out(_eval_config(True))
+    found = _evaluate(tmp_path, ROWS, True, config=config, one_stage=True, beam_args=workers)
+    in_process = in_one_stage[len(ROWS)][1]
+    assert found.keys() == in_process.keys()
+    for key, (value, error) in in_process.items():
+        assert _close(found[key][0], value), key
+        assert (found[key][1] is None) == (error is None), key
 
 
 def _labels(pipeline: beam.Pipeline) -> list[str]:
