@@ -261,11 +261,17 @@ def run(
     return {"figures": figures, "results": lines}
 
 
-def one(home: str, size: str, sliced: bool, compared: bool) -> None:
+MODES = ("none", "two_slicings", "none_compared", "two_slicings_compared")
+
+
+def one(home: str, size: str, mode: str) -> None:
     """One evaluation in this process: its seconds and the process's peak
     RSS (for side-by-side runs of two commits, each in a fresh process)."""
     import resource
 
+    if size not in ("15k", "1.5M") or mode not in MODES:
+        raise SystemExit(f"--one takes 15k or 1.5M and one of {', '.join(MODES)}")
+    sliced, compared = mode.startswith("two_slicings"), mode.endswith("_compared")
     prepared = prepare(home)
     uri = prepared.raw_examples
     work = os.path.join(home, "bench-slices-one")
@@ -273,7 +279,6 @@ def one(home: str, size: str, sliced: bool, compared: bool) -> None:
         uri, _ = _repeated(prepared.raw_examples, LARGE_EVAL_ROWS, work)
     seconds = evaluate(prepared.config, uri, prepared.model, sliced, compared)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    mode = ("two_slicings" if sliced else "none") + ("_compared" if compared else "")
     print(f"ONE slices {size} {mode} seconds={seconds:.1f} peak_rss_mb={peak:.0f}", flush=True)
 
 
@@ -296,8 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.one:
-        size, mode = args.one
-        one(args.home, size, mode.startswith("two_slicings"), mode.endswith("_compared"))
+        one(args.home, *args.one)
         return 0
     if args.ab:
         outcome = ab(args.home, args.ab, args.repeats, args.ab_large)

@@ -76,18 +76,22 @@ def test_values_and_standard_errors_are_tfma_s_with_the_intermediates_kept_out(e
 
 
 @pytest.fixture(scope="module")
-def in_one_stage(tmp_path_factory) -> dict[int, tuple[dict, dict]]:
+def in_one_stage(tmp_path_factory, evaluated) -> dict[int, tuple[dict, dict]]:
     """(TFMA's jackknife, the samples in one stage) on the same draws, on
-    300 rows and on 30 (slices of fewer rows than the 20 buckets: some
-    buckets empty, some delete-d samples the full one)."""
+    300 rows (TFMA's: `evaluated`'s run with the intermediates kept out)
+    and on 30 (slices of fewer rows than the 20 buckets: some buckets
+    empty, some delete-d samples the full one)."""
     folder = tmp_path_factory.mktemp("one-stage")
     found = {}
     for count in (len(ROWS), 30):
         rows, config = ROWS[:count], _kept_out(_eval_config(True))
-        found[count] = tuple(
-            _evaluate(folder / f"{count}-{one}", rows, True, config=config, one_stage=one)
-            for one in (False, True)
+        stock = (
+            evaluated[True]
+            if count == len(ROWS)
+            else _evaluate(folder / f"{count}-stock", rows, True, config=config)
         )
+        one_stage = _evaluate(folder / f"{count}-one", rows, True, config=config, one_stage=True)
+        found[count] = (stock, one_stage)
     return found
 
 
